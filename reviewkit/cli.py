@@ -1,0 +1,111 @@
+"""Command line.  Thin: parse options, call the api, render, choose the exit status.
+
+Heavy modules (the parsers, b4, tree-sitter) are imported inside commands so
+``reviewkit --help`` and small reviews start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from reviewkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ReviewkitError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Review Linux kernel patch series (mm first) the way senior reviewers do.",
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"reviewkit: error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _write(text: str, output: Optional[Path]) -> None:
+    if output is None or str(output) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+
+
+@app.command()
+def review(
+    source: str = typer.Argument(
+        ..., help="mbox, .eml/.patch, format-patch directory, '-' for stdin, or a git range"),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="output format"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
+    fail_on: FailOn = typer.Option(
+        FailOn.warning, "--fail-on",
+        help="exit 1 when a finding is at or above this severity"),
+    revision: Optional[int] = typer.Option(
+        None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
+) -> None:
+    """Review a patch series and print what a reviewer would raise."""
+    from reviewkit import api
+
+    try:
+        report = api.review(source, api.Options(revision=revision))
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    if format is Format.json:
+        from reviewkit.render import json_report
+
+        text = json_report.render(report)
+    else:
+        from reviewkit.render import text as text_render
+
+        colour = output is None and text_render.use_colour(sys.stdout)
+        text = text_render.render(report, colour=colour)
+    _write(text, output)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from reviewkit import __version__
+
+    typer.echo(f"reviewkit {__version__}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("reviewkit: interrupted\n")
+        sys.exit(130)
+    except ReviewkitError as exc:  # raised lazily by a source while rendering
+        sys.stderr.write(f"reviewkit: error: {exc}\n")
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
+        if os.environ.get("REVIEWKIT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"reviewkit: internal error: {type(exc).__name__}: {exc} "
+            "(set REVIEWKIT_DEBUG=1 for a traceback)\n")
+        sys.exit(EXIT_USAGE)

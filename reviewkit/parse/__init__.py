@@ -1,0 +1,1 @@
+"""Pure parsing: bytes in, model out.  No I/O happens below this package."""

@@ -1,0 +1,70 @@
+"""Split an mbox into raw messages without the stdlib ``mailbox`` module.
+
+Handles mboxo and mboxrd: a ``From `` line starts a message when it looks
+like a separator (an address or id, then a date); writers that forget the
+blank line before it are tolerated, since body lines starting ``From `` are
+escaped by every mbox writer.  Inside a message, ``>From `` (and ``>>From `` ...) lines
+lose one ``>``, which undoes both mboxrd quoting and the common mboxo case.
+The splitter is a generator over lines so a large mbox is never held whole.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO, Iterable, Iterator
+
+# "From 20210915181456.10739-1-peterx@redhat.com Thu Jan  1 00:00:00 1970"
+# "From 6f0b3c2... Mon Sep 17 00:00:00 2001", "From MAILER-DAEMON Fri Jul  8 12:08:34 2011"
+_SEPARATOR = re.compile(rb"^From \S+\s+.*\d{1,2}:\d{2}(:\d{2})?.*\d{4}\s*$")
+_ESCAPED_FROM = re.compile(rb"^>+From ")
+
+
+def is_separator(line: bytes) -> bool:
+    return line.startswith(b"From ") and _SEPARATOR.match(line.rstrip(b"\r\n")) is not None
+
+
+def looks_like_mbox(head: bytes) -> bool:
+    """True when the first line of ``head`` is an mbox ``From `` separator."""
+    first = head.split(b"\n", 1)[0]
+    return is_separator(first)
+
+
+def split_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number_of_separator, message_bytes)`` for each message.
+
+    Text before the first separator (if any) is yielded as a message of its
+    own when it is not blank, so a single message without a separator still
+    comes out.
+    """
+    current: list[bytes] = []
+    start = 1
+    for lineno, line in enumerate(lines, 1):
+        if line.startswith(b"From ") and is_separator(line):
+            if any(x.strip() for x in current):
+                yield start, _finish(current)
+            current = []
+            start = lineno
+            continue
+        if line.startswith(b">") and _ESCAPED_FROM.match(line):
+            line = line[1:]
+        current.append(line)
+    if any(x.strip() for x in current):
+        yield start, _finish(current)
+
+
+def _finish(lines: list[bytes]) -> bytes:
+    data = b"".join(lines)
+    # the blank line before the next separator belongs to the mbox, not the message
+    if data.endswith(b"\n\n"):
+        data = data[:-1]
+    elif data.endswith(b"\r\n\r\n"):
+        data = data[:-2]
+    return data
+
+
+def split_file(fp: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    return split_lines(iter(fp.readline, b""))
+
+
+def split_bytes(data: bytes) -> Iterator[tuple[int, bytes]]:
+    return split_lines(data.splitlines(keepends=True))

@@ -1,0 +1,134 @@
+"""One raw mail message -> a MailMessage, with mail-parser doing the MIME work.
+
+mail-parser decodes quoted-printable and base64 transfer encodings and the
+body's charset; here the result is normalised (CRLF -> LF) and reduced to
+what the series model needs.  A text attachment that carries a patch is
+appended to the body, as ``git am`` would read it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import getaddresses, parsedate_to_datetime
+
+import mailparser
+
+from reviewkit.model import Person
+
+logging.getLogger("mailparser").setLevel(logging.CRITICAL)
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_PATCH_ATTACHMENT = re.compile(r"\.(patch|diff)$|^text/x-(patch|diff)$", re.I)
+
+
+class NotMailError(ValueError):
+    """The bytes are not a mail message."""
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    message_id: str  # without angle brackets
+    subject: str
+    author: Person
+    date: datetime | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    to: tuple[Person, ...]
+    cc: tuple[Person, ...]
+    body: str
+
+
+def _ids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    found = _MSGID.findall(value)
+    if not found and value.strip() and " " not in value.strip():
+        found = [value.strip().strip("<>")]
+    return found
+
+
+def _people(values: list[str]) -> tuple[Person, ...]:
+    out = []
+    for name, email in getaddresses([v for v in values if v]):
+        if email or name:
+            out.append(Person(name=name.strip(), email=email.strip().lower()))
+    return tuple(out)
+
+
+def _header(msg, name: str) -> str | None:
+    value = msg.get(name)
+    if value is None:
+        return None
+    return str(value)
+
+
+def _decode_header(value: str | None) -> str:
+    if not value:
+        return ""
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return value
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
+    """Parse one message.  Raises NotMailError when ``data`` is not mail."""
+    if not data.strip():
+        raise NotMailError("empty message")
+    try:
+        mail = mailparser.parse_from_bytes(data)
+    except Exception as exc:  # mail-parser raises bare exceptions on odd input
+        raise NotMailError(f"unparsable message: {type(exc).__name__}") from None
+    raw = mail.message
+    subject_raw = _header(raw, "Subject")
+    from_raw = _header(raw, "From")
+    if subject_raw is None and from_raw is None:
+        raise NotMailError("no mail headers (From:/Subject:)")
+    subject = normalise_newlines(_decode_header(subject_raw))
+    authors = _people([_decode_header(from_raw)]) if from_raw else ()
+    author = authors[0] if authors else Person(name="", email="")
+    date = None
+    date_raw = _header(raw, "Date")
+    if date_raw:
+        try:
+            date = parsedate_to_datetime(date_raw)
+        except (TypeError, ValueError, IndexError):
+            date = None
+    ids = _ids(_header(raw, "Message-ID"))
+    message_id = ids[0] if ids else fallback_id
+    irt = _ids(_header(raw, "In-Reply-To"))
+    refs = tuple(_ids(_header(raw, "References")))
+    to = _people([_decode_header(v) for v in raw.get_all("To", [])])
+    cc = _people([_decode_header(v) for v in raw.get_all("Cc", [])])
+
+    parts = list(mail.text_plain)
+    if not parts and not raw.is_multipart():
+        parts = [mail.body]
+    for att in mail.attachments:
+        if att.get("binary"):
+            continue
+        name = att.get("filename") or ""
+        ctype = att.get("mail_content_type") or ""
+        if _PATCH_ATTACHMENT.search(name) or _PATCH_ATTACHMENT.search(ctype):
+            parts.append(att.get("payload") or "")
+    body = normalise_newlines("\n".join(p.rstrip("\n") + "\n" for p in parts if p))
+    return MailMessage(
+        message_id=message_id,
+        subject=subject,
+        author=author,
+        date=date,
+        in_reply_to=irt[0] if irt else (refs[-1] if refs else None),
+        references=refs,
+        to=to,
+        cc=cc,
+        body=body,
+    )

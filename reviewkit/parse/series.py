@@ -1,0 +1,243 @@
+"""Raw messages -> Series: classify each message, thread replies, pick a revision.
+
+Patches are recognised by their diff, the cover letter by ``0/N``, replies by
+``Re:`` or by having no diff.  Replies are attached to the patch they answer
+by following In-Reply-To / References up the thread (not by guessing from
+Message-ID numbering: a series may be sent in several git-send-email runs),
+falling back to the subject.  Each message is parsed on its own; one that
+fails becomes a diagnostic and the others are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterable
+
+from reviewkit.model import Diagnostic, Patch, Person, Reply, Series, Trailer
+from reviewkit.parse.body import split_body
+from reviewkit.parse.diff import DiffError, parse_diff
+from reviewkit.parse.message import MailMessage, NotMailError, parse_message
+from reviewkit.parse.subject import parse_subject
+from reviewkit.parse.trailers import commit_trailers, parse_person, reply_trailers
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    origin: str  # where it came from: "series.mbox:120", "0001-foo.patch", "<stdin>:1"
+    data: bytes
+
+
+class NoPatchesError(ValueError):
+    """The input holds no usable patch."""
+
+
+def parse_patch(msg: MailMessage) -> Patch:
+    """A patch or cover letter message -> Patch.  Raises DiffError on a broken diff."""
+    subject = parse_subject(msg.subject)
+    parts = split_body(msg.body)
+    author = msg.author
+    if "From" in parts.in_body:
+        person = parse_person(parts.in_body["From"])
+        if person is not None:
+            author = person
+    if "Subject" in parts.in_body:
+        in_body_subject = parse_subject(parts.in_body["Subject"])
+        subject = replace(subject, title=in_body_subject.title)
+    files: tuple = ()
+    diagnostics: tuple = ()
+    if parts.diff:
+        files, diagnostics = parse_diff(parts.diff)
+    index = subject.index if subject.index is not None else (0 if not files else 1)
+    diagnostics = tuple(replace(d, patch=index, message_id=msg.message_id) for d in diagnostics)
+    return Patch(
+        message_id=msg.message_id,
+        subject=subject,
+        author=author,
+        date=msg.date,
+        commit_message=parts.commit_message,
+        trailers=commit_trailers(parts.commit_message) if files else (),
+        notes=parts.notes,
+        diffstat=parts.diffstat,
+        files=files,
+        in_reply_to=msg.in_reply_to,
+        references=msg.references,
+        to=msg.to,
+        cc=msg.cc,
+        diagnostics=diagnostics,
+    )
+
+
+def _reply(msg: MailMessage) -> Reply:
+    return Reply(message_id=msg.message_id, author=msg.author, date=msg.date,
+                 subject=msg.subject, in_reply_to=msg.in_reply_to,
+                 trailers=reply_trailers(msg.body, msg.message_id), body=msg.body)
+
+
+def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
+                 revision: int | None = None) -> Series:
+    """Assemble a Series from the messages of one series or thread.
+
+    ``revision`` picks a version when the input holds several (default: newest).
+    Raises NoPatchesError when nothing reviewable is found.
+    """
+    patches: list[Patch] = []
+    covers: list[Patch] = []
+    replies: list[tuple[MailMessage, Reply]] = []
+    diagnostics: list[Diagnostic] = []
+    first_error: str | None = None
+    count = 0
+    for count, raw in enumerate(raw_messages, 1):
+        try:
+            msg = parse_message(raw.data, fallback_id=f"reviewkit.local.{count}@{source or 'input'}")
+        except NotMailError as exc:
+            text = f"{raw.origin}: {exc}"
+            diagnostics.append(Diagnostic(code="broken-message", message=text))
+            first_error = first_error or text
+            continue
+        subject = parse_subject(msg.subject)
+        if subject.is_reply:
+            replies.append((msg, _reply(msg)))
+            continue
+        try:
+            patch = parse_patch(msg)
+        except DiffError as exc:
+            text = f"{raw.origin}: {msg.subject or msg.message_id}: {exc}"
+            diagnostics.append(Diagnostic(code="broken-message", message=text,
+                                          message_id=msg.message_id, patch=subject.index))
+            first_error = first_error or text
+            continue
+        if patch.files:
+            patches.append(patch)
+        elif subject.index == 0 or (subject.is_patch and subject.total is not None
+                                    and msg.in_reply_to is None):
+            covers.append(patch)
+        elif subject.is_patch:
+            text = f"{raw.origin}: {msg.subject or msg.message_id}: no diff found"
+            diagnostics.append(Diagnostic(code="broken-message", message=text,
+                                          message_id=msg.message_id, patch=subject.index))
+            first_error = first_error or text
+        else:
+            replies.append((msg, _reply(msg)))
+    if count == 0:
+        raise NoPatchesError("no mail message found")
+    if not patches:
+        raise NoPatchesError(first_error or "no patch found (no message carries a diff)")
+
+    versions = sorted({p.version for p in patches})
+    chosen = revision if revision is not None else versions[-1]
+    if chosen not in versions:
+        raise NoPatchesError(
+            f"no revision v{chosen} in the input (found: {', '.join(f'v{v}' for v in versions)})")
+    selected = [p for p in patches if p.version == chosen]
+    cover = next((c for c in covers if c.version == chosen), None)
+
+    # order, duplicates, gaps
+    by_index: dict[int, Patch] = {}
+    duplicates: list[int] = []
+    for p in selected:
+        if p.index in by_index:
+            duplicates.append(p.index)
+            diagnostics.append(Diagnostic(
+                code="duplicate-patch", patch=p.index, message_id=p.message_id,
+                message=f"patch {p.index}/{p.total} arrived more than once; reviewing the first "
+                        f"({by_index[p.index].message_id})"))
+            continue
+        by_index[p.index] = p
+    totals = [p.subject.total for p in selected if p.subject.total is not None]
+    if cover is not None and cover.subject.total is not None:
+        totals.append(cover.subject.total)
+    total = max(totals) if totals else None
+    missing = [n for n in range(1, (total or 0) + 1) if n not in by_index]
+    if missing:
+        diagnostics.append(Diagnostic(
+            code="missing-patch",
+            message=f"patch{'es' if len(missing) > 1 else ''} "
+                    f"{', '.join(f'{n}/{total}' for n in missing)} not found in the input"))
+
+    ordered = [by_index[k] for k in sorted(by_index)]
+    ordered, cover, loose = _attach_replies(ordered, cover, replies, chosen)
+    return Series(
+        patches=tuple(ordered),
+        cover=cover,
+        version=chosen,
+        total=total,
+        missing=tuple(missing),
+        duplicates=tuple(sorted(set(duplicates))),
+        replies=tuple(loose),
+        diagnostics=tuple(diagnostics),
+        versions=tuple(versions),
+        source=source,
+    )
+
+
+def _attach_replies(patches: list[Patch], cover: Patch | None,
+                    replies: list[tuple[MailMessage, Reply]], version: int
+                    ) -> tuple[list[Patch], Patch | None, list[Reply]]:
+    targets: dict[str, Patch] = {p.message_id: p for p in patches}
+    if cover is not None:
+        targets[cover.message_id] = cover
+    parent = {msg.message_id: msg.in_reply_to for msg, _ in replies}
+    refs = {msg.message_id: msg.references for msg, _ in replies}
+    by_subject = {p.subject.title: p for p in patches}
+
+    def root_of(mid: str) -> Patch | None:
+        seen = set()
+        cur: str | None = mid
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            if cur in targets:
+                return targets[cur]
+            cur = parent.get(cur)
+        for ref in reversed(refs.get(mid, ())):
+            if ref in targets:
+                return targets[ref]
+        return None
+
+    per_target: dict[str, list[Reply]] = {}
+    loose: list[Reply] = []
+    for msg, reply in replies:
+        target = root_of(msg.message_id)
+        if target is None:
+            subj = parse_subject(msg.subject)
+            candidate = by_subject.get(subj.title)
+            if candidate is not None and subj.version == version:
+                target = candidate
+        if target is None:
+            if parse_subject(msg.subject).version == version:
+                loose.append(reply)
+            continue
+        per_target.setdefault(target.message_id, []).append(reply)
+
+    def key(r: Reply):
+        return (r.date.timestamp() if r.date else 0.0, r.message_id)
+
+    cover_replies = sorted(per_target.get(cover.message_id, []), key=key) if cover else []
+    cover_tags = [t for r in cover_replies for t in r.trailers]
+    if cover is not None:
+        cover = replace(cover, replies=tuple(cover_replies),
+                        trailers=cover.trailers + tuple(replace(t, source="cover")
+                                                        for t in cover_tags))
+    out = []
+    for p in patches:
+        mine = sorted(per_target.get(p.message_id, []), key=key)
+        extra = [t for r in mine for t in r.trailers]
+        extra += [replace(t, source="cover") for t in cover_tags]
+        out.append(replace(p, replies=tuple(mine), trailers=p.trailers + _dedupe(p.trailers, extra)))
+    return out, cover, sorted(loose, key=key)
+
+
+def _dedupe(existing: tuple[Trailer, ...], extra: list[Trailer]) -> tuple[Trailer, ...]:
+    """Follow-up trailers not already carried by the patch itself."""
+    have = {(t.kind, _email(t.person)) for t in existing}
+    out = []
+    for t in extra:
+        k = (t.kind, _email(t.person))
+        if k in have:
+            continue
+        have.add(k)
+        out.append(t)
+    return tuple(out)
+
+
+def _email(person: Person | None) -> str:
+    return person.email if person else ""

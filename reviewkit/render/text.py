@@ -1,0 +1,70 @@
+"""Terminal summary: series header, per patch trailers, replies and findings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from reviewkit.report import Finding, Report
+
+_COLOURS = {"error": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[36m"}
+_RESET = "\033[0m"
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _excerpt_lines(f: Finding, limit: int = 4) -> list[str]:
+    return list(f.excerpt[:limit])
+
+
+def _review_tags(p) -> str:
+    parts = []
+    for t in p.trailers:
+        if not t.is_review_tag:
+            continue
+        who = t.person.name if t.person and t.person.name else t.value
+        parts.append(f"{t.kind}: {who}" + ("" if t.source == "patch" else f" ({t.source})"))
+    return "; ".join(parts)
+
+
+def _repliers(p) -> str:
+    return ", ".join(r.author.name or r.author.email for r in p.replies)
+
+
+def render(report: Report, *, colour: bool = False, template_dir: Path | None = None) -> str:
+    from reviewkit.render.templating import environment
+
+    env = environment(template_dir)
+
+    def sev(severity: str) -> str:
+        word = severity.upper()
+        if not colour:
+            return word
+        return f"{_COLOURS.get(severity, '')}{word}{_RESET}"
+
+    env.filters["sev"] = sev
+    s = report.series
+    per_patch: dict[int | None, list[Finding]] = {}
+    for f in report.findings:
+        per_patch.setdefault(f.patch, []).append(f)
+    counts = report.counts()
+    return env.get_template("text.j2").render(
+        report=report,
+        series=s,
+        cover=s.cover,
+        patches=s.patches,
+        series_findings=per_patch.get(None, []),
+        cover_findings=per_patch.get(0, []),
+        findings_of=lambda p: per_patch.get(p.index, []),
+        excerpt=_excerpt_lines,
+        review_tags=_review_tags,
+        repliers=_repliers,
+        counts=counts,
+        link=report.link,
+    )

@@ -1,0 +1,82 @@
+"""Findings and the Report that renderers receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reviewkit.model import Series
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+CONFIDENCES = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # stable rule id: group/slug
+    severity: str  # error | warning | info
+    confidence: str  # high | medium | low
+    message: str
+    patch: int | None = None  # 1-based patch index, 0 = cover letter, None = series-level
+    path: str | None = None
+    line: int | None = None  # new-side line number where one applies
+    old_line: int | None = None  # old-side line number, for findings on removed lines
+    function: str | None = None
+    excerpt: tuple[str, ...] = ()  # the few diff lines the finding is about
+    message_id: str | None = None
+
+    @property
+    def rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity, 0)
+
+    def sort_key(self) -> tuple:
+        return (
+            -1 if self.patch is None else self.patch,
+            self.path or "",
+            self.line if self.line is not None else (self.old_line or 0),
+            -self.rank,
+            self.rule,
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "patch": self.patch,
+            "path": self.path,
+            "line": self.line,
+            "old_line": self.old_line,
+            "function": self.function,
+            "message": self.message,
+            "excerpt": list(self.excerpt),
+            "message_id": self.message_id,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    series: Series
+    findings: tuple[Finding, ...]
+    mode: str = "diff-only"  # diff-only | tree
+    notes: tuple[str, ...] = ()  # things the run wants the reader to know
+    source: str = ""
+    lore_url: str | None = None  # base for message links, e.g. https://lore.kernel.org/all
+    extra: dict = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in SEVERITIES}
+        for f in self.findings:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+    def at_or_above(self, threshold: str) -> list[Finding]:
+        if threshold == "never":
+            return []
+        rank = SEVERITY_RANK[threshold]
+        return [f for f in self.findings if f.rank >= rank]
+
+    def link(self, message_id: str | None) -> str | None:
+        if not message_id or not self.lore_url:
+            return None
+        return f"{self.lore_url.rstrip('/')}/{message_id}/"

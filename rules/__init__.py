@@ -1,0 +1,1 @@
+"""Rule manifests (rules/<group>/<slug>.yaml), shipped inside the package."""
