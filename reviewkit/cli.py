@@ -42,13 +42,29 @@ def _fail(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _write(text: str, output: Optional[Path]) -> None:
+def _stream(write, output: Optional[Path]) -> None:
+    """Call ``write(fp)`` on stdout or OUTPUT.
+
+    A regular file is written beside and renamed into place when complete, so
+    a failed run never leaves half a report; anything else (a pipe, /dev/null)
+    is written directly.
+    """
     if output is None or str(output) == "-":
-        sys.stdout.write(text)
+        write(sys.stdout)
         sys.stdout.flush()
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        if output.exists() and not output.is_file():
+            with open(output, "w", encoding="utf-8") as fp:
+                write(fp)
+            return
+        tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fp:
+                write(fp)
+            os.replace(tmp, output)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
 
@@ -75,13 +91,13 @@ def review(
     if format is Format.json:
         from reviewkit.render import json_report
 
-        text = json_report.render(report)
+        _stream(lambda fp: json_report.write(report, fp), output)
     else:
         from reviewkit.render import text as text_render
 
         colour = output is None and text_render.use_colour(sys.stdout)
         text = text_render.render(report, colour=colour)
-    _write(text, output)
+        _stream(lambda fp: fp.write(text), output)
     raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
 
 

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 import mailparser
 
@@ -50,9 +50,13 @@ def _ids(value: str | None) -> list[str]:
     return found
 
 
-def _people(values: list[str]) -> tuple[Person, ...]:
+def _people(pairs) -> tuple[Person, ...]:
+    """mail-parser's decoded (name, address) pairs -> Persons."""
     out = []
-    for name, email in getaddresses([v for v in values if v]):
+    for pair in pairs or ():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            continue
+        name, email = (str(x or "") for x in pair)
         if email or name:
             out.append(Person(name=name.strip(), email=email.strip().lower()))
     return tuple(out)
@@ -94,7 +98,7 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     if subject_raw is None and from_raw is None:
         raise NotMailError("no mail headers (From:/Subject:)")
     subject = normalise_newlines(_decode_header(subject_raw))
-    authors = _people([_decode_header(from_raw)]) if from_raw else ()
+    authors = _people(mail.from_) if from_raw else ()
     author = authors[0] if authors else Person(name="", email="")
     date = None
     date_raw = _header(raw, "Date")
@@ -107,8 +111,8 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     message_id = ids[0] if ids else fallback_id
     irt = _ids(_header(raw, "In-Reply-To"))
     refs = tuple(_ids(_header(raw, "References")))
-    to = _people([_decode_header(v) for v in raw.get_all("To", [])])
-    cc = _people([_decode_header(v) for v in raw.get_all("Cc", [])])
+    to = _people(mail.to)
+    cc = _people(mail.cc)
 
     parts = list(mail.text_plain)
     if not parts and not raw.is_multipart():

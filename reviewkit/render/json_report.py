@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import IO, Callable, Iterable
 
 from reviewkit import __version__
 from reviewkit.model import Patch, persons_json
@@ -55,7 +56,7 @@ def to_dict(report: Report) -> dict:
             "missing": list(s.missing),
             "duplicates": list(s.duplicates),
             "cover": _patch(s.cover, report) if s.cover else None,
-            "patches": [_patch(p, report) for p in s.patches],
+            "patches": _Lazy(s.patches, lambda p: _patch(p, report)),
             "replies": [r.to_json() for r in s.replies],
         },
         "findings": [f.to_json() for f in report.findings],
@@ -63,5 +64,38 @@ def to_dict(report: Report) -> dict:
     }
 
 
+class _Lazy(list):
+    """A list the JSON encoder walks without all items existing at once.
+
+    A 5,000-patch series would otherwise hold every patch dict and the whole
+    encoded text in memory together.
+    """
+
+    def __init__(self, items: Iterable, convert: Callable):
+        super().__init__()
+        self._items = tuple(items)
+        self._convert = convert
+
+    def __iter__(self):
+        return (self._convert(x) for x in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+
+def write(report: Report, fp: IO[str]) -> None:
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    for chunk in encoder.iterencode(to_dict(report)):
+        fp.write(chunk)
+    fp.write("\n")
+
+
 def render(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    import io
+
+    buf = io.StringIO()
+    write(report, buf)
+    return buf.getvalue()

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Time reviewkit on the bundled example and on a synthetic 5,000-patch series.
+
+Prints figures; asserts nothing (machines are noisy).  Each review runs as a
+separate ``python -m reviewkit`` process, so start-up and imports are counted
+and peak RSS is that process's own.
+
+    python benchmarks/bench.py [--patches 5000] [--runs 5]
+
+Targets: example end to end <= 0.5 s; bulk >= 300 patches/s with peak RSS <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "zap-shmem-uffd-v4.mbox"
+SEED = REPO / "tests" / "fixtures" / "seed-zap-shmem-uffd"
+SEP = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+
+
+def run_review(path: Path, *extra: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one review process."""
+    wrapper = (
+        "import resource, runpy, sys\n"
+        "sys.argv = ['reviewkit'] + sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_module('reviewkit', run_name='__main__')\n"
+        "finally:\n"
+        "    sys.stderr.write('RSS_KB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, "review", str(path), "--format", "json",
+         "--output", os.devnull, "--fail-on", "never", *extra],
+        capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"review failed ({proc.returncode}): {proc.stderr.strip()}")
+    rss = int(re.search(r"RSS_KB=(\d+)", proc.stderr).group(1)) / 1024
+    return wall, rss
+
+
+def build_bulk(n: int, out: Path) -> None:
+    """n patches: the real 4 patches over and over, renumbered, with fresh Message-IDs."""
+    patches = [p.read_bytes() for p in sorted(SEED.glob("0[1-4]_patch_*.eml"))]
+    cover_id = b"bench-0@reviewkit.invalid"
+    with out.open("wb") as fp:
+        cover = (SEED / "00_cover_v4-0-4_zap-shmem-uffd-cleanups.eml").read_bytes()
+        cover = re.sub(rb"\[PATCH v4 0/4\]", b"[PATCH v4 0/%d]" % n, cover)
+        cover = re.sub(rb"(?mi)^Message-Id: <[^>]+>", b"Message-Id: <" + cover_id + b">", cover)
+        fp.write(SEP + cover + b"\n")
+        for k in range(1, n + 1):
+            msg = patches[(k - 1) % len(patches)]
+            msg = re.sub(rb"\[PATCH v4 \d/4\]", b"[PATCH v4 %d/%d]" % (k, n), msg)
+            msg = re.sub(rb"(?mi)^Message-Id: <[^>]+>", b"Message-Id: <bench-%d@reviewkit.invalid>" % k, msg)
+            msg = re.sub(rb"(?mi)^(In-Reply-To|References): <[^>]+>", rb"\1: <" + cover_id + b">", msg)
+            msg = re.sub(rb"(?m)^From ", b">From ", msg)
+            fp.write(SEP + msg + b"\n")
+
+
+def stdlib_parse_seconds(path: Path) -> float:
+    """The stdlib email parser alone on the same messages (split with reviewkit's splitter)."""
+    sys.path.insert(0, str(REPO))
+    from reviewkit.parse.mbox import split_file
+
+    t0 = time.perf_counter()
+    with path.open("rb") as fp:
+        for _, data in split_file(fp):
+            msg = email.message_from_bytes(data)
+            msg.get_payload(decode=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patches", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    walls, rsss = zip(*(run_review(EXAMPLE) for _ in range(args.runs)))
+    print(f"example series ({EXAMPLE.name}, 15 messages, 4 patches), {args.runs} runs:")
+    print(f"  wall median {statistics.median(walls):.3f} s  min {min(walls):.3f} s  "
+          f"max {max(walls):.3f} s   (target <= 0.5 s)")
+    print(f"  peak RSS {max(rsss):.1f} MB")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bulk = Path(tmp) / "bulk.mbox"
+        build_bulk(args.patches, bulk)
+        size = bulk.stat().st_size / 1e6
+        wall, rss = run_review(bulk)
+        stdlib = stdlib_parse_seconds(bulk)
+        print(f"synthetic series ({args.patches} patches + cover, {size:.1f} MB mbox):")
+        print(f"  reviewkit review: wall {wall:.2f} s, {args.patches / wall:.0f} patches/s "
+              f"(target >= 300), peak RSS {rss:.1f} MB (target <= 300)")
+        print(f"  stdlib email.message_from_bytes alone: {stdlib:.2f} s "
+              f"({args.patches / stdlib:.0f} messages/s)")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"maxrss unit KB (linux), ru_maxrss self {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+
+
+if __name__ == "__main__":
+    main()
