@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from reviewkit.errors import InputError
-from reviewkit.report import Report
+from reviewkit.errors import InputError, ReviewkitError
+from reviewkit.report import Finding, Report
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
 
@@ -16,6 +16,15 @@ class Options:
     revision: int | None = None
     lore_url: str = DEFAULT_LORE_URL
     cwd: Path | None = None
+    tree: Path | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    waivers: Path | None = None
+    rules_dir: Path | None = None
+
+
+class RulesError(ReviewkitError):
+    """The rule set does not load."""
 
 
 def load_series(source: str, options: Options = Options()):
@@ -29,10 +38,53 @@ def load_series(source: str, options: Options = Options()):
         raise InputError(source, str(exc)) from None
 
 
-def review(source: str, options: Options = Options()) -> Report:
-    from reviewkit import engine
+def ruleset(options: Options = Options()):
+    from reviewkit.engine import RuleSetError, load_ruleset
+    from reviewkit.engine.manifest import ManifestError
 
+    try:
+        return load_ruleset(str(options.rules_dir) if options.rules_dir else None)
+    except (ManifestError, RuleSetError) as exc:
+        raise RulesError("rules", str(exc)) from None
+
+
+def review_series(series, options: Options = Options(), source: str = "") -> Report:
+    from reviewkit import engine
+    from reviewkit.engine.waivers import apply_waivers, load_waivers
+
+    rs = ruleset(options)
+    rules = engine.select_rules(rs, options.select, options.ignore)
+    tree = None
+    notes: list[str] = []
+    if options.tree is not None:
+        tree = options.tree.expanduser().resolve()
+        if not tree.is_dir():
+            raise InputError(str(options.tree), "--tree is not a directory")
+    result = engine.run(series, rules, rs, tree=tree)
+    notes.extend(result.notes)
+    findings = list(result.findings)
+    waived = []
+    if options.waivers is not None:
+        waivers = load_waivers(options.waivers)
+        findings, waived, stale = apply_waivers(findings, waivers)
+        for w in stale:
+            findings.append(Finding(
+                rule="internal/stale-waiver", severity="info", confidence="high",
+                message=f"waiver for {w.describe()} matches no finding any more "
+                        f"(reason was: {w.reason})"))
+        if waived:
+            notes.append(f"{len(waived)} finding(s) waived by {options.waivers}")
+    if result.mode == "diff-only":
+        notes.append("no source tree: function context comes from the patch alone "
+                     "(use --tree DIR for whole-file context)")
+    return Report(series=series, findings=tuple(sorted(set(findings), key=Finding.sort_key)),
+                  mode=result.mode, notes=tuple(notes), source=source,
+                  lore_url=options.lore_url,
+                  extra={"waived": [(f, w) for f, w in waived],
+                         "rules": {r.id: r for r in rules},
+                         "tree_patches": result.tree_patches})
+
+
+def review(source: str, options: Options = Options()) -> Report:
     series = load_series(source, options)
-    findings = engine.run(series)
-    return Report(series=series, findings=findings, mode="diff-only", source=source,
-                  lore_url=options.lore_url)
+    return review_series(series, options, source=source)

@@ -148,11 +148,6 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
         totals.append(cover.subject.total)
     total = max(totals) if totals else None
     missing = [n for n in range(1, (total or 0) + 1) if n not in by_index]
-    if missing:
-        diagnostics.append(Diagnostic(
-            code="missing-patch",
-            message=f"patch{'es' if len(missing) > 1 else ''} "
-                    f"{', '.join(f'{n}/{total}' for n in missing)} not found in the input"))
 
     ordered = [by_index[k] for k in sorted(by_index)]
     ordered, cover, loose = _attach_replies(ordered, cover, replies, chosen)

@@ -1,0 +1,1 @@
+"""Rule checks, one module per group of rules; each binds a manifest with @check."""

@@ -1,0 +1,111 @@
+"""Pin balance: FOLL_PIN pages go back with unpin_user_page*(), FOLL_GET ones with put_page().
+
+From the long-term pinning discussions (put_user_page(), later unpin_user_page()):
+a pinned page released with put_page() leaves its pin count raised for ever;
+pages a device wrote into must be dirtied as they are unpinned.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reviewkit.checks._c import code
+from reviewkit.engine.cfunc import Call
+from reviewkit.engine.context import PatchContext
+from reviewkit.engine.registry import Hit, check
+
+_PIN = re.compile(r"^(pin_user_pages(_fast|_remote|_unlocked|_fast_only)?|pin_user_page|"
+                  r"iov_iter_extract_pages)$")
+_GET = re.compile(r"^(get_user_pages(_fast|_remote|_unlocked|_fast_only|_locked)?|"
+                  r"get_user_page_vma_remote)$")
+_PUT = re.compile(r"^(put_page|folio_put|put_user_page|release_pages|put_pages_list)$")
+_UNPIN = re.compile(r"^(unpin_user_pages?|unpin_user_page_range_dirty_lock|unpin_folio|"
+                    r"unpin_folios|unpin_user_pages_dirty_lock)$")
+_UNPIN_CLEAN = re.compile(r"^(unpin_user_pages?|unpin_folios?)$")
+
+
+def _pages_arg(call: Call) -> set[str]:
+    """Identifiers that name the page array in a GUP/pin call."""
+    out = set()
+    for a in call.args:
+        m = re.match(r"^&?\s*([A-Za-z_][\w.>-]*)", a)
+        if m and "page" in m.group(1):
+            out.add(m.group(1))
+    return out
+
+
+def _refers(call: Call, names: set[str]) -> bool:
+    if not names:
+        return True
+    return any(re.search(rf"(?<![\w>.]){re.escape(n)}\b", a) for a in call.args for n in names)
+
+
+def _changed(fc) -> set[int]:
+    return {ln.new_no for ln in fc.added if code(ln.text).strip()}
+
+
+@check("mm/pin-released-with-put-page")
+def released_with_put_page(ctx: PatchContext):
+    for fc in ctx.functions:
+        f = fc.post
+        if f is None:
+            continue
+        pins = [c for c in f.calls if _PIN.match(c.name) or (
+            _GET.match(c.name) and any("FOLL_PIN" in a for a in c.args))]
+        if not pins:
+            continue
+        names = set().union(*(_pages_arg(c) for c in pins))
+        changed = _changed(fc)
+        touched = any(c.line in changed for c in pins)
+        for c in f.calls:
+            if _PUT.match(c.name) and c.line > min(p.line for p in pins) and _refers(c, names) \
+                    and (touched or c.line in changed):
+                yield Hit(line=c.line, path=fc.path, function=f.name,
+                          args={"func": f.name, "release": c.name, "acquire": pins[0].name})
+
+
+@check("mm/pin-get-released-with-unpin")
+def get_released_with_unpin(ctx: PatchContext):
+    for fc in ctx.functions:
+        f = fc.post
+        if f is None:
+            continue
+        gets = [c for c in f.calls if _GET.match(c.name)
+                and not any("FOLL_PIN" in a for a in c.args)]
+        if not gets or any(_PIN.match(c.name) for c in f.calls):
+            continue
+        names = set().union(*(_pages_arg(c) for c in gets))
+        changed = _changed(fc)
+        touched = any(c.line in changed for c in gets)
+        for c in f.calls:
+            if _UNPIN.match(c.name) and c.line > min(g.line for g in gets) and _refers(c, names) \
+                    and (touched or c.line in changed):
+                yield Hit(line=c.line, path=fc.path, function=f.name,
+                          args={"func": f.name, "release": c.name, "acquire": gets[0].name})
+
+
+@check("mm/pin-dma-write-without-dirty")
+def dma_write_without_dirty(ctx: PatchContext):
+    for fc in ctx.functions:
+        f = fc.post
+        if f is None:
+            continue
+        pins = [c for c in f.calls if _PIN.match(c.name)]
+        if not pins:
+            continue
+        text = "\n".join(code(t) for _, t in f.lines)
+        writes = any("FOLL_WRITE" in a for c in pins for a in c.args) or re.search(
+            r"\b(gup_flags|flags)\s*\|=\s*FOLL_WRITE\b", text)
+        if not writes:
+            continue
+        changed = _changed(fc)
+        touched = any(c.line in changed for c in pins)
+        for c in f.calls:
+            if not _UNPIN_CLEAN.match(c.name) or not (touched or c.line in changed):
+                continue
+            before = [d for d in f.calls if d.line < c.line and re.match(
+                r"^(set_page_dirty(_lock)?|folio_mark_dirty(_lock)?|SetPageDirty)$", d.name)]
+            if before:
+                continue
+            yield Hit(line=c.line, path=fc.path, function=f.name,
+                      args={"func": f.name, "release": c.name, "acquire": pins[0].name})

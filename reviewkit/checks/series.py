@@ -1,0 +1,40 @@
+"""Series-level rules: numbering, cover letter, changelog."""
+
+from __future__ import annotations
+
+import re
+
+from reviewkit.engine.context import SeriesContext
+from reviewkit.engine.registry import Hit, check
+
+_CHANGELOG = re.compile(
+    r"(?im)^\s*(?:[-*]\s*)?(?:v\d+\b\s*(?:->\s*v\d+\s*)?:?|changes\s+(?:since|in|from|for)\b|"
+    r"changelog\b|since\s+v\d+|v\d+\s*->\s*v\d+)")
+
+
+@check("series/missing-patches")
+def missing_patches(ctx: SeriesContext):
+    s = ctx.series
+    if s.missing:
+        nums = ", ".join(f"{n}/{s.total}" for n in s.missing)
+        yield Hit(args={"missing": nums, "count": len(s.missing)})
+
+
+@check("series/cover-letter-missing")
+def cover_letter_missing(ctx: SeriesContext):
+    s = ctx.series
+    if s.cover is None and (s.total or len(s.patches)) > 1:
+        yield Hit(args={"total": s.total or len(s.patches)})
+
+
+@check("series/changelog-missing")
+def changelog_missing(ctx: SeriesContext):
+    s = ctx.series
+    if s.version <= 1:
+        return
+    texts = [p.notes for p in s.patches]
+    if s.cover is not None:
+        texts.append(s.cover.commit_message)
+    if any(_CHANGELOG.search(t or "") for t in texts):
+        return
+    yield Hit(patch=0 if s.cover is not None else None, args={"version": s.version})

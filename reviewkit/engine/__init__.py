@@ -1,0 +1,203 @@
+"""The engine: select rules, build each patch's context, run every rule alone,
+turn hits into findings, isolate crashes, apply waivers, sort and dedupe."""
+
+from __future__ import annotations
+
+import fnmatch
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from reviewkit.engine.context import (FileChange, PatchContext, SeriesContext, diff_only_changes,
+                                      lower, tree_changes)
+from reviewkit.engine.manifest import Rule, load_manifests
+from reviewkit.engine.registry import Hit, registered
+from reviewkit.model import Patch, Series
+from reviewkit.report import Finding
+
+
+class RuleSetError(ValueError):
+    """The rule set does not load (bad manifest, unpaired check)."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    checks: dict
+
+    def get(self, rule_id: str) -> Rule | None:
+        for r in self.rules:
+            if r.id == rule_id or rule_id in r.aliases:
+                return r
+        return None
+
+
+def build_ruleset(rules: list[Rule], checks: dict) -> RuleSet:
+    python_rules = {r.id for r in rules if r.check == "python"}
+    declarative = {r.id for r in rules if r.match is not None}
+    missing = sorted(python_rules - set(checks))
+    if missing:
+        raise RuleSetError(f"manifest(s) without a check function: {', '.join(missing)}")
+    orphans = sorted(set(checks) - python_rules)
+    if orphans:
+        extra = [o for o in orphans if o in declarative]
+        raise RuleSetError(
+            f"check function(s) without a 'check: python' manifest: {', '.join(orphans)}"
+            + (" (declarative manifests take no code)" if extra else ""))
+    return RuleSet(rules=tuple(rules), checks=checks)
+
+
+@lru_cache(maxsize=4)
+def load_ruleset(directory: str | None = None) -> RuleSet:
+    return build_ruleset(load_manifests(Path(directory) if directory else None), registered())
+
+
+def select_rules(ruleset: RuleSet, select: Iterable[str] = (), ignore: Iterable[str] = ()
+                 ) -> list[Rule]:
+    select, ignore = list(select), list(ignore)
+
+    def hit(rule: Rule, patterns: list[str]) -> bool:
+        names = (rule.id, *rule.aliases)
+        return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
+
+    out = [r for r in ruleset.rules if (not select or hit(r, select)) and not hit(r, ignore)]
+    return out
+
+
+@dataclass
+class EngineResult:
+    findings: list[Finding]
+    mode: str
+    notes: list[str] = field(default_factory=list)
+    tree_patches: tuple[int, ...] = ()
+
+
+class _Args(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def _excerpt(fc: FileChange | None, line: int | None, old_line: int | None) -> tuple[str, ...]:
+    if fc is None or (line is None and old_line is None):
+        return ()
+    for h in fc.diff.hunks:
+        for i, ln in enumerate(h.lines):
+            if (line is not None and ln.new_no == line and ln.kind != "-") or (
+                    line is None and ln.old_no == old_line and ln.kind != "+"):
+                lo, hi = max(0, i - 2), min(len(h.lines), i + 2)
+                return tuple(x.kind + x.text for x in h.lines[lo:hi])
+    return ()
+
+
+def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
+             complete: bool) -> Finding:
+    message = rule.message.format_map(_Args(hit.args)) if hit.args else rule.message
+    confidence = hit.confidence or (rule.confidence if complete else lower(rule.confidence))
+    if hit.patch == "this":
+        patch_index = patch.index if patch is not None else None
+    else:
+        patch_index = hit.patch
+    path = hit.path
+    fc = next((f for f in files if f.path == path), None) if path else None
+    excerpt = hit.excerpt or _excerpt(fc, hit.line, hit.old_line)
+    line, old_line = hit.line, hit.old_line
+    if fc is not None:
+        line, old_line = fc.to_patch(line, "new"), fc.to_patch(old_line, "old")
+    return Finding(rule=rule.id, severity=hit.severity or rule.severity, confidence=confidence,
+                   message=message, patch=patch_index, path=path, line=line,
+                   old_line=old_line, function=hit.function, excerpt=tuple(excerpt),
+                   message_id=hit.message_id or (patch.message_id if patch is not None and
+                                                 patch_index == patch.index else None))
+
+
+def _crash(rule: Rule, exc: BaseException, patch: Patch | None) -> Finding:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return Finding(rule="internal/rule-crashed", severity="error", confidence="high",
+                   message=f"rule {rule.id} crashed ({type(exc).__name__}: {exc}{where}); "
+                           "its findings for this patch are missing",
+                   patch=patch.index if patch is not None else None)
+
+
+def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
+    m = rule.match
+    for fc in ctx.files:
+        for h in fc.diff.hunks:
+            for i, ln in enumerate(h.lines):
+                rx = m.added if ln.kind == "+" else m.removed if ln.kind == "-" else None
+                if rx is None or not rx.search(ln.text):
+                    continue
+                if m.unless_line is not None and m.unless_line.search(ln.text):
+                    continue
+                if m.near is not None:
+                    lo, hi = max(0, i - m.near_lines), i + m.near_lines + 1
+                    if not any(m.near.search(x.text) for x in h.lines[lo:hi]):
+                        continue
+                img = fc.post if ln.kind == "+" else fc.pre
+                func = img.function_at(ln.new_no if ln.kind == "+" else ln.old_no) if img else None
+                if m.unless_function is not None and func is not None and (
+                        m.unless_function.search(func.text)):
+                    continue
+                yield Hit(line=ln.new_no if ln.kind == "+" else None,
+                          old_line=ln.old_no if ln.kind == "-" else None, path=fc.path,
+                          function=func.name if func else None,
+                          args={"func": func.name if func else "this code",
+                                "text": ln.text.strip()})
+
+
+def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None
+        ) -> EngineResult:
+    notes: list[str] = []
+    changes: dict[int, list[FileChange]] = {}
+    mode = "diff-only"
+    tree_patches: set[int] = set()
+    images = None
+    if tree is not None:
+        from reviewkit.engine.tree import build_images
+
+        images = build_images(series, tree)
+        notes.extend(images.notes)
+        tree_patches = set(images.applied)
+        mode = "tree" if tree_patches else "diff-only"
+        if tree_patches and len(tree_patches) < len(series.patches):
+            mode = "tree (partly diff-only)"
+    for p in series.patches:
+        if images is not None and p.index in images.applied:
+            changes[p.index] = tree_changes(p, images.images[p.index])
+        else:
+            changes[p.index] = diff_only_changes(p)
+
+    by_index = {p.index: p for p in series.patches}
+    findings: list[Finding] = []
+    for rule in rules:
+        fn = ruleset.checks.get(rule.id)
+        if rule.scope == "series":
+            ctx = SeriesContext(series=series, mode=mode, changes=changes)
+            try:
+                for hit in fn(ctx):
+                    patch = by_index.get(hit.patch) if isinstance(hit.patch, int) else None
+                    files = changes.get(patch.index, []) if patch is not None else []
+                    findings.append(_finding(rule, hit, patch, files, True))
+            except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
+                findings.append(_crash(rule, exc, None))
+            continue
+        for p in series.patches:
+            files = [fc for fc in changes[p.index] if rule.applies_to(fc.path)]
+            if rule.paths and not files:
+                continue
+            ctx = PatchContext(series=series, patch=p, mode="tree" if p.index in tree_patches
+                               else "diff-only", files=files)
+            try:
+                hits = declarative_hits(rule, ctx) if rule.match is not None else fn(ctx)
+                for hit in hits:
+                    fc = next((f for f in files if f.path == hit.path), None)
+                    complete = fc.complete if fc is not None else True
+                    findings.append(_finding(rule, hit, p, files, complete))
+            except Exception as exc:  # noqa: BLE001
+                findings.append(_crash(rule, exc, p))
+    findings = sorted(set(findings), key=Finding.sort_key)
+    return EngineResult(findings=findings, mode=mode, notes=notes,
+                        tree_patches=tuple(sorted(tree_patches)))
+

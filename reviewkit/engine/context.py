@@ -1,0 +1,321 @@
+"""What a rule sees: each changed file before and after the patch, and the
+functions the change lands in.
+
+Two modes.  *tree*: the whole pre- and post-image of every file the series
+touches, from a scratch copy of a source tree with the series applied; every
+function is complete and the file has a call graph.  *diff-only*: only what
+the hunks show; functions carried whole by a hunk are complete, the rest are
+partial (name from the signature or the hunk header, body from the hunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from reviewkit.engine.cfunc import Function, parse_functions, partial_functions
+from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
+
+C_SUFFIXES = (".c", ".h")
+
+
+@dataclass
+class FileImage:
+    """One side (pre or post) of one file, whole or as far as the hunks show."""
+
+    path: str
+    lines: dict[int, str]
+    complete: bool
+    functions: list[Function] = field(default_factory=list)
+
+    @classmethod
+    def from_text(cls, path: str, text: str) -> "FileImage":
+        lines = {n: t for n, t in enumerate(text.split("\n"), 1)}
+        funcs = parse_functions(text) if path.endswith(C_SUFFIXES) else []
+        return cls(path=path, lines=lines, complete=True, functions=funcs)
+
+    @classmethod
+    def from_hunks(cls, path: str, hunks: tuple[Hunk, ...], side: str) -> "FileImage":
+        per_hunk: list[list[tuple[int, str]]] = []
+        known: dict[int, str] = {}
+        for h in hunks:
+            seq = []
+            for ln in h.lines:
+                n = ln.new_no if side == "post" else ln.old_no
+                if n is not None:
+                    seq.append((n, ln.text))
+                    known[n] = ln.text
+            per_hunk.append(seq)
+        funcs: list[Function] = []
+        if path.endswith(C_SUFFIXES) and known:
+            top = max(known)
+            text = "\n".join(known.get(i, "") for i in range(1, top + 1))
+            funcs = [f for f in parse_functions(text)
+                     if all(i in known for i in range(f.start, f.end + 1))]
+            whole = [(f.start, f.end) for f in funcs]
+            for f in partial_functions(per_hunk, [h.section for h in hunks]):
+                if not any(s <= f.start and f.end <= e for s, e in whole):
+                    funcs.append(f)
+        return cls(path=path, lines=known, complete=False, functions=funcs)
+
+    def function_at(self, line: int) -> Function | None:
+        """The function holding ``line``: a complete one if any, the innermost first."""
+        best = None
+        for f in self.functions:
+            if f.covers(line) and (f.complete or f.line_text(line) is not None):
+                if best is None or (f.complete and not best.complete) or (
+                        f.complete == best.complete and f.start >= best.start):
+                    best = f
+        return best
+
+    def named(self, name: str) -> list[Function]:
+        return [f for f in self.functions if f.name == name]
+
+    @cached_property
+    def callgraph(self) -> dict[str, set[str]]:
+        """caller -> callees, merging same-named definitions (#ifdef variants)."""
+        graph: dict[str, set[str]] = {}
+        for f in self.functions:
+            graph.setdefault(f.name, set()).update(f.callees())
+        return graph
+
+    @cached_property
+    def callers(self) -> dict[str, set[str]]:
+        rev: dict[str, set[str]] = {}
+        for caller, callees in self.callgraph.items():
+            for c in callees:
+                rev.setdefault(c, set()).add(caller)
+        return rev
+
+    def reaches(self, start: str) -> set[str]:
+        """Every function ``start`` calls, directly or through others in this file."""
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            cur = todo.pop()
+            for nxt in self.callgraph.get(cur, ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def reached_from(self, target: str) -> set[str]:
+        """Every function in this file that calls ``target``, directly or not."""
+        seen: set[str] = set()
+        todo = [target]
+        while todo:
+            cur = todo.pop()
+            for prev in self.callers.get(cur, ()):
+                if prev not in seen:
+                    seen.add(prev)
+                    todo.append(prev)
+        return seen
+
+    def text_between(self, start: int, end: int) -> str:
+        return "\n".join(self.lines.get(i, "") for i in range(start, end + 1)
+                         if i in self.lines)
+
+
+@dataclass
+class FunctionChange:
+    """The changed lines of one function, with the function before and after."""
+
+    path: str
+    name: str | None  # None: outside any function (file scope)
+    pre: Function | None
+    post: Function | None
+    added: list[Line] = field(default_factory=list)
+    removed: list[Line] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        f = self.post or self.pre
+        return bool(f and f.complete)
+
+    @property
+    def added_text(self) -> str:
+        return "\n".join(ln.text for ln in self.added)
+
+    @property
+    def removed_text(self) -> str:
+        return "\n".join(ln.text for ln in self.removed)
+
+
+@dataclass
+class FileChange:
+    diff: FileDiff  # in the coordinates of the images (tree lines when in tree mode)
+    pre: FileImage | None
+    post: FileImage | None
+    # per hunk (new_start in image coordinates, delta new, delta old): image line - patch line
+    shifts: tuple[tuple[int, int, int], ...] = ()
+
+    def to_patch(self, line: int | None, side: str = "new") -> int | None:
+        """An image line number as the patch mail numbers it (they differ when the
+        patch applied to the tree at an offset)."""
+        if line is None or not self.shifts:
+            return line
+        delta = 0
+        for start_new, d_new, d_old in self.shifts:
+            start = start_new if side == "new" else start_new - d_new + d_old
+            if line >= start:
+                delta = d_new if side == "new" else d_old
+        return line - delta
+
+    @property
+    def path(self) -> str:
+        return self.diff.path
+
+    @property
+    def complete(self) -> bool:
+        img = self.post or self.pre
+        return bool(img and img.complete)
+
+    @cached_property
+    def functions(self) -> list[FunctionChange]:
+        out: dict[str | None, FunctionChange] = {}
+        for h in self.diff.hunks:
+            for ln in h.lines:
+                if ln.kind == "+" and self.post is not None:
+                    f = self.post.function_at(ln.new_no)
+                elif ln.kind == "-" and self.pre is not None:
+                    f = self.pre.function_at(ln.old_no)
+                else:
+                    continue
+                name = f.name if f else None
+                fc = out.get(name)
+                if fc is None:
+                    fc = out[name] = FunctionChange(path=self.path, name=name, pre=None, post=None)
+                if ln.kind == "+":
+                    fc.added.append(ln)
+                    fc.post = fc.post or f
+                else:
+                    fc.removed.append(ln)
+                    fc.pre = fc.pre or f
+        for fc in out.values():
+            if fc.name is None:
+                continue
+            if fc.post is None and self.post is not None:
+                fc.post = _nearest(self.post.named(fc.name), fc.removed, "old")
+            if fc.pre is None and self.pre is not None:
+                fc.pre = _nearest(self.pre.named(fc.name), fc.added, "new")
+        return list(out.values())
+
+
+def _nearest(cands: list[Function], lines: list[Line], side: str) -> Function | None:
+    if not cands:
+        return None
+    if len(cands) == 1 or not lines:
+        return cands[0]
+    ref = lines[0].old_no if side == "old" else lines[0].new_no
+    ref = ref or 0
+    return min(cands, key=lambda f: abs(f.start - ref))
+
+
+def diff_only_changes(patch: Patch) -> list[FileChange]:
+    out = []
+    for fd in patch.files:
+        pre = None if fd.status == "added" else FileImage.from_hunks(
+            fd.old_path or fd.path, fd.hunks, "pre")
+        post = None if fd.status == "deleted" else FileImage.from_hunks(fd.path, fd.hunks, "post")
+        out.append(FileChange(diff=fd, pre=pre, post=post))
+    return out
+
+
+def _locate(block: list[str], lines: list[str], guess: int) -> int | None:
+    """1-based line where ``block`` stands in ``lines``, nearest to ``guess``."""
+    if not block:
+        return guess
+    n = len(block)
+    best = None
+    for start in range(max(0, len(lines) - n + 1)):
+        if lines[start] == block[0] and lines[start:start + n] == block:
+            cand = start + 1
+            if best is None or abs(cand - guess) < abs(best - guess):
+                best = cand
+    return best
+
+
+def realign(fd: FileDiff, pre_text: str | None, post_text: str | None
+            ) -> tuple[FileDiff, tuple[tuple[int, int, int], ...]]:
+    """Renumber ``fd``'s hunks to where they stand in the tree's pre/post images."""
+    from dataclasses import replace as _replace
+
+    pre_lines = pre_text.split("\n") if pre_text is not None else []
+    post_lines = post_text.split("\n") if post_text is not None else []
+    hunks = []
+    shifts = []
+    d_new = d_old = 0
+    for h in fd.hunks:
+        new_block = [ln.text for ln in h.lines if ln.kind != "-"]
+        old_block = [ln.text for ln in h.lines if ln.kind != "+"]
+        if post_text is not None and new_block:
+            at = _locate(new_block, post_lines, h.new_start + d_new)
+            if at is not None:
+                d_new = at - h.new_start
+        if pre_text is not None and old_block:
+            at = _locate(old_block, pre_lines, h.old_start + d_old)
+            if at is not None:
+                d_old = at - h.old_start
+        if d_new == 0 and d_old == 0:
+            hunks.append(h)
+        else:
+            lines = tuple(_replace(ln, new_no=ln.new_no + d_new if ln.new_no else None,
+                                   old_no=ln.old_no + d_old if ln.old_no else None)
+                          for ln in h.lines)
+            hunks.append(_replace(h, old_start=h.old_start + d_old,
+                                  new_start=h.new_start + d_new, lines=lines))
+        shifts.append((h.new_start + d_new, d_new, d_old))
+    if all(a == 0 and b == 0 for _, a, b in shifts):
+        return fd, ()
+    return _replace(fd, hunks=tuple(hunks)), tuple(shifts)
+
+
+def tree_changes(patch: Patch, images: dict[str, tuple[str | None, str | None]]) -> list[FileChange]:
+    """``images`` maps a path to (pre text, post text) for this patch."""
+    out = []
+    for fd in patch.files:
+        pre_text, post_text = images.get(fd.path, (None, None))
+        if fd.old_path and fd.old_path != fd.path:
+            pre_text = images.get(fd.old_path, (pre_text, None))[0]
+        pre = (FileImage.from_text(fd.old_path or fd.path, pre_text)
+               if pre_text is not None and fd.status != "added" else None)
+        post = (FileImage.from_text(fd.path, post_text)
+                if post_text is not None and fd.status != "deleted" else None)
+        if (pre is None and fd.status != "added") or (post is None and fd.status != "deleted"):
+            # the tree did not have this file: what the hunks show is all there is
+            d = diff_only_changes(Patch(message_id="", subject=patch.subject, author=patch.author,
+                                        date=None, commit_message="", files=(fd,)))[0]
+            pre, post = pre or d.pre, post or d.post
+            out.append(FileChange(diff=fd, pre=pre, post=post))
+            continue
+        shifted, shifts = realign(fd, pre_text, post_text)
+        out.append(FileChange(diff=shifted, pre=pre, post=post, shifts=shifts))
+    return out
+
+
+@dataclass
+class PatchContext:
+    """What a patch-level rule sees.  ``files`` is already limited to the rule's paths."""
+
+    series: Series
+    patch: Patch
+    mode: str  # tree | diff-only
+    files: list[FileChange]
+
+    @property
+    def functions(self) -> list[FunctionChange]:
+        return [fc for f in self.files for fc in f.functions]
+
+    def file(self, path: str) -> FileChange | None:
+        return next((f for f in self.files if f.path == path), None)
+
+
+@dataclass
+class SeriesContext:
+    series: Series
+    mode: str
+    changes: dict[int, list[FileChange]]  # patch index -> its file changes
+
+
+def lower(confidence: str) -> str:
+    return {"high": "medium", "medium": "low"}.get(confidence, "low")

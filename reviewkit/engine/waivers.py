@@ -1,0 +1,100 @@
+"""Per-series waivers: hide a finding on re-review, with a reason on record.
+
+    # waivers.yaml
+    - rule: mm/zap-details-skip-helper-sense
+      path: include/linux/mm.h
+      function: zap_skip_check_mapping
+      reason: naming agreed with the maintainer; renamed in v5
+
+``rule`` and ``reason`` are required; ``path``, ``function``, ``line`` and
+``patch`` narrow the match (``function`` survives line shifts between
+revisions better than ``line``).  A waiver that matches nothing is reported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from reviewkit.errors import InputError
+from reviewkit.report import Finding
+
+_KEYS = {"rule", "reason", "path", "function", "line", "patch"}
+
+
+@dataclass(frozen=True)
+class Waiver:
+    rule: str
+    reason: str
+    path: str | None = None
+    function: str | None = None
+    line: int | None = None
+    patch: int | None = None
+
+    def matches(self, f: Finding) -> bool:
+        if not fnmatch.fnmatchcase(f.rule, self.rule):
+            return False
+        for key in ("path", "function", "line", "patch"):
+            want = getattr(self, key)
+            if want is not None and getattr(f, key) != want:
+                return False
+        return True
+
+    def describe(self) -> str:
+        where = ", ".join(f"{k}={getattr(self, k)}" for k in ("path", "function", "line", "patch")
+                          if getattr(self, k) is not None)
+        return f"{self.rule}" + (f" ({where})" if where else "")
+
+
+def load_waivers(path: Path) -> list[Waiver]:
+    label = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(label, f"cannot read waivers: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(label, f"waivers are not valid YAML: "
+                                f"{str(exc).splitlines()[0]}") from None
+    if data is None:
+        return []
+    if isinstance(data, dict) and "waivers" in data:
+        data = data["waivers"]
+    if not isinstance(data, list):
+        raise InputError(label, "waivers must be a list of {rule, reason, ...} entries")
+    out = []
+    for n, entry in enumerate(data, 1):
+        if not isinstance(entry, dict):
+            raise InputError(label, f"waiver {n} is not a mapping")
+        unknown = set(entry) - _KEYS
+        if unknown:
+            raise InputError(label, f"waiver {n}: unknown key(s) {', '.join(sorted(unknown))}")
+        if not entry.get("rule") or not str(entry.get("reason") or "").strip():
+            raise InputError(label, f"waiver {n}: 'rule' and a non-empty 'reason' are required")
+        try:
+            out.append(Waiver(rule=str(entry["rule"]), reason=str(entry["reason"]).strip(),
+                              path=entry.get("path"), function=entry.get("function"),
+                              line=int(entry["line"]) if entry.get("line") is not None else None,
+                              patch=int(entry["patch"]) if entry.get("patch") is not None
+                              else None))
+        except (TypeError, ValueError):
+            raise InputError(label, f"waiver {n}: line and patch must be numbers") from None
+    return out
+
+
+def apply_waivers(findings: list[Finding], waivers: list[Waiver]
+                  ) -> tuple[list[Finding], list[tuple[Finding, Waiver]], list[Waiver]]:
+    """(kept findings, waived findings with their waiver, waivers that matched nothing)."""
+    kept, waived = [], []
+    used: set[int] = set()
+    for f in findings:
+        w = next((w for w in waivers if w.matches(f)), None)
+        if w is None:
+            kept.append(f)
+        else:
+            waived.append((f, w))
+            used.add(id(w))
+    stale = [w for w in waivers if id(w) not in used]
+    return kept, waived, stale
