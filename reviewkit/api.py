@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +28,39 @@ class RulesError(ReviewkitError):
     """The rule set does not load."""
 
 
+# inputs larger than this are parsed by a pool of worker processes
+PARALLEL_BYTES = 4 << 20
+
+
+def _input_size(source: str, cwd: Path | None) -> int:
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
 def load_series(source: str, options: Options = Options()):
     from reviewkit.parse.series import NoPatchesError, build_series
     from reviewkit.sources.local import open_local
 
     messages = open_local(source, options.cwd)
+    workers = os.cpu_count() or 1
     try:
+        if workers > 1 and _input_size(source, options.cwd) > PARALLEL_BYTES:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                return build_series(messages, source=source, revision=options.revision,
+                                    mapper=lambda fn, it: pool.imap(fn, it, chunksize=64))
         return build_series(messages, source=source, revision=options.revision)
     except NoPatchesError as exc:
-        raise InputError(source, str(exc)) from None
+        text = str(exc)
+        if text.startswith(source + ": "):  # the message already names this input
+            text = text[len(source) + 2:]
+        raise InputError(source, text) from None
 
 
 def ruleset(options: Options = Options()):

@@ -6,6 +6,7 @@ Heavy modules (the parsers, b4, tree-sitter) are imported inside commands so
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from enum import Enum
@@ -80,12 +81,27 @@ def review(
         help="exit 1 when a finding is at or above this severity"),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
+    tree: Optional[Path] = typer.Option(
+        None, "--tree", help="a source tree at the series' base: whole-file function context "
+                             "(the series is applied to a scratch copy, never to DIR)",
+        metavar="DIR"),
+    select: list[str] = typer.Option(
+        [], "--select", help="run only these rules (ids or globs such as 'mm/*'; repeat or "
+                             "separate with commas)"),
+    ignore: list[str] = typer.Option(
+        [], "--ignore", help="skip these rules (ids or globs)"),
+    waivers: Optional[Path] = typer.Option(
+        None, "--waivers", help="YAML file of waived findings (rule, location, reason)",
+        metavar="FILE"),
 ) -> None:
     """Review a patch series and print what a reviewer would raise."""
     from reviewkit import api
 
+    options = api.Options(revision=revision, tree=tree, select=_split(select),
+                          ignore=_split(ignore), waivers=waivers)
     try:
-        report = api.review(source, api.Options(revision=revision))
+        _check_patterns(options)
+        report = api.review(source, options)
     except ReviewkitError as exc:
         _fail(str(exc))
     if format is Format.json:
@@ -101,6 +117,61 @@ def review(
     raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
 
 
+def _split(values: list[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def _check_patterns(options) -> None:
+    """An id or glob in --select/--ignore that names no rule is a typo: say so."""
+    import fnmatch
+
+    from reviewkit import api
+
+    names = [n for r in api.ruleset(options).rules for n in (r.id, *r.aliases)]
+    for flag, patterns in (("--select", options.select), ("--ignore", options.ignore)):
+        for p in patterns:
+            if not any(fnmatch.fnmatchcase(n, p) for n in names):
+                raise ReviewkitError(flag, f"{p!r} matches no rule (see 'reviewkit rules list')")
+
+
+rules_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                        help="List the rules and show their documentation and examples.")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("list")
+def rules_list(
+    select: list[str] = typer.Option([], "--select", help="only these ids or globs"),
+) -> None:
+    """One line per rule: id, severity, confidence, title."""
+    from reviewkit import api, engine
+
+    try:
+        rs = api.ruleset()
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    rules = engine.select_rules(rs, _split(select))
+    width = max((len(r.id) for r in rules), default=10)
+    for r in rules:
+        typer.echo(f"{r.id:<{width}}  {r.severity:<7}  {r.confidence:<6}  {r.title}")
+
+
+@rules_app.command("show")
+def rules_show(rule_id: str = typer.Argument(..., help="a rule id, e.g. mm/pte-used-after-unmap")
+               ) -> None:
+    """A rule's documentation, references and examples."""
+    from reviewkit import api
+    from reviewkit.render.rules import render_rule
+
+    try:
+        rule = api.ruleset().get(rule_id)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    if rule is None:
+        _fail(f"{rule_id}: no such rule (see 'reviewkit rules list')")
+    typer.echo(render_rule(rule), nl=False)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -110,6 +181,9 @@ def version() -> None:
 
 
 def main() -> None:
+    # a review allocates many small, long-lived objects (lines, hunks, functions);
+    # the default collector thresholds rescan them over and over on large series
+    gc.set_threshold(50_000, 20, 100)
     try:
         app()
     except KeyboardInterrupt:

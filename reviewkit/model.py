@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Iterator
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     name: str
     email: str
@@ -25,7 +25,7 @@ class Person:
         return {"name": self.name, "email": self.email}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     """A patch subject split into its parts: ``[RFC PATCH net-next v2 3/7] title``."""
 
@@ -47,7 +47,7 @@ class Subject:
         return any(p.upper() == "RESEND" for p in self.prefixes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trailer:
     """A ``Key: value`` trailer, from the commit message or from a reply."""
 
@@ -75,7 +75,7 @@ class Trailer:
 REVIEW_TAGS = frozenset({"Reviewed-by", "Acked-by", "Tested-by"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     kind: str  # "+", "-" or " "
     text: str  # without the leading kind character and without the newline
@@ -84,7 +84,7 @@ class Line:
     damaged: bool = False  # a context line whose leading space was lost in transit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hunk:
     old_start: int
     old_len: int
@@ -102,7 +102,7 @@ class Hunk:
         return (ln for ln in self.lines if ln.kind == "-")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileDiff:
     old_path: str | None  # None for an added file
     new_path: str | None  # None for a deleted file
@@ -139,7 +139,7 @@ class FileDiff:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     """A message in the thread that is not a patch: review, ack, question."""
 
@@ -150,6 +150,7 @@ class Reply:
     in_reply_to: str | None
     trailers: tuple[Trailer, ...] = ()
     body: str = ""
+    references: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -162,7 +163,7 @@ class Reply:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     """Something wrong with the input itself, kept so the rest can be reviewed."""
 
@@ -174,7 +175,7 @@ class Diagnostic:
     message_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Patch:
     """One message of a series: a patch (index >= 1) or the cover letter (index 0)."""
 
@@ -224,7 +225,7 @@ class Patch:
         return tuple(t for t in self.trailers if t.source == "patch")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Series:
     patches: tuple[Patch, ...]
     cover: Patch | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 from reviewkit.engine.cfunc import Function
@@ -21,6 +22,7 @@ DIRTY_PAGE_CALL = re.compile(
 MKDIRTY = re.compile(r"\b(pte|pmd|pud|huge_pte)_mkdirty\s*\(")
 
 
+@lru_cache(maxsize=65536)
 def code(text: str) -> str:
     """The line without comments (block comments on the line, // tails)."""
     text = _BLOCK_COMMENT.sub(" ", text)

@@ -62,6 +62,8 @@ def must_unshare_null_vma(ctx: PatchContext):
             for c in f.calls:
                 if c.line not in added or c.line in fired or c.name == _UNSHARE:
                     continue
+                if any(_has_vma(g) for g in img.named(c.name)):
+                    continue  # slow path calling slow path: the boundary is further down
                 targets = ({c.name} | img.reaches(c.name)) & set(bad)
                 targets.discard(f.name)
                 if not targets:

@@ -114,9 +114,13 @@ _FIELD = re.compile(r"^\s+[A-Za-z_][\w\s]*?[\s\*]+([A-Za-z_]\w*)\s*(\[[^\]]*\])?
 
 @check("mm/zap-details-single-user-field")
 def single_user_field(ctx: SeriesContext):
+    def mentions(p, pattern) -> bool:
+        return any(pattern.search(ln.text) for f in p.files for h in f.hunks for ln in h.lines)
+
+    candidates = [p for p in ctx.series.patches if mentions(p, _STRUCT_HINT)]
     added_fields: list[tuple[int, str, int, str]] = []  # (patch, path, line, field)
-    for idx, files in ctx.changes.items():
-        for fchange in files:
+    for p in candidates:
+        for fchange in ctx.changes[p.index]:
             img = fchange.post
             if img is None:
                 continue
@@ -126,24 +130,30 @@ def single_user_field(ctx: SeriesContext):
                         continue
                     m = _FIELD.match(code(ln.text))
                     if m and _inside_zap_details(img.lines, ln.new_no):
-                        added_fields.append((idx, fchange.path, ln.new_no, m.group(1)))
+                        added_fields.append((p.index, fchange.path, ln.new_no, m.group(1)))
     if not added_fields:
         return
+    wanted = {field for _, _, _, field in added_fields}
+    uses = re.compile(r"(?:\.|->)(" + "|".join(sorted(map(re.escape, wanted))) + r")\b")
+    users: dict[str, set[str]] = {field: set() for field in wanted}
+    for p in ctx.series.patches:
+        if not mentions(p, uses):
+            continue
+        for fchange in ctx.changes[p.index]:
+            if fchange.post is None:
+                continue
+            for f in fchange.post.functions:
+                for _, t in f.lines:
+                    for m in uses.finditer(code(t)):
+                        users[m.group(1)].add(f.name)
     for idx, path, line, field in added_fields:
-        users: set[str] = set()
-        rx = re.compile(rf"(\.|->){field}\b")
-        for files in ctx.changes.values():
-            for fchange in files:
-                if fchange.post is None:
-                    continue
-                for f in fchange.post.functions:
-                    if any(rx.search(code(t)) for _, t in f.lines):
-                        users.add(f.name)
-        if len(users) <= 1:
+        if len(users[field]) <= 1:
             yield Hit(patch=idx, path=path, line=line,
-                      args={"field": field, "users": ", ".join(sorted(users)) or "nothing"})
+                      args={"field": field, "users": ", ".join(sorted(users[field]))
+                            or "nothing"})
 
 
+_STRUCT_HINT = re.compile(r"struct zap_details\s*\{")
 def _inside_zap_details(lines: dict[int, str], number: int) -> bool:
     for n in range(number - 1, max(0, number - 40), -1):
         t = lines.get(n)

@@ -7,6 +7,7 @@ import fnmatch
 import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Iterable
 
@@ -150,7 +151,6 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
 def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None
         ) -> EngineResult:
     notes: list[str] = []
-    changes: dict[int, list[FileChange]] = {}
     mode = "diff-only"
     tree_patches: set[int] = set()
     images = None
@@ -163,41 +163,61 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
         mode = "tree" if tree_patches else "diff-only"
         if tree_patches and len(tree_patches) < len(series.patches):
             mode = "tree (partly diff-only)"
-    for p in series.patches:
+    def changes_of(p: Patch) -> list[FileChange]:
         if images is not None and p.index in images.applied:
-            changes[p.index] = tree_changes(p, images.images[p.index])
-        else:
-            changes[p.index] = diff_only_changes(p)
+            return tree_changes(p, images.images[p.index])
+        return diff_only_changes(p)
 
     by_index = {p.index: p for p in series.patches}
     findings: list[Finding] = []
-    for rule in rules:
-        fn = ruleset.checks.get(rule.id)
-        if rule.scope == "series":
-            ctx = SeriesContext(series=series, mode=mode, changes=changes)
-            try:
-                for hit in fn(ctx):
-                    patch = by_index.get(hit.patch) if isinstance(hit.patch, int) else None
-                    files = changes.get(patch.index, []) if patch is not None else []
-                    findings.append(_finding(rule, hit, patch, files, True))
-            except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
-                findings.append(_crash(rule, exc, None))
-            continue
-        for p in series.patches:
-            files = [fc for fc in changes[p.index] if rule.applies_to(fc.path)]
+    patch_rules = [r for r in rules if r.scope != "series"]
+    # patch by patch: a patch's context is built once, used by every rule, then dropped,
+    # so a long series never holds every function of every patch at once
+    for p in series.patches:
+        all_files = changes_of(p)
+        mode_p = "tree" if p.index in tree_patches else "diff-only"
+        for rule in patch_rules:
+            files = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
                 continue
-            ctx = PatchContext(series=series, patch=p, mode="tree" if p.index in tree_patches
-                               else "diff-only", files=files)
+            ctx = PatchContext(series=series, patch=p, mode=mode_p, files=files)
             try:
-                hits = declarative_hits(rule, ctx) if rule.match is not None else fn(ctx)
+                hits = (declarative_hits(rule, ctx) if rule.match is not None
+                        else ruleset.checks[rule.id](ctx))
                 for hit in hits:
                     fc = next((f for f in files if f.path == hit.path), None)
                     complete = fc.complete if fc is not None else True
                     findings.append(_finding(rule, hit, p, files, complete))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
                 findings.append(_crash(rule, exc, p))
+    for rule in rules:
+        if rule.scope != "series":
+            continue
+        ctx = SeriesContext(series=series, mode=mode, changes=LazyChanges(series, changes_of))
+        try:
+            for hit in ruleset.checks[rule.id](ctx):
+                patch = by_index.get(hit.patch) if isinstance(hit.patch, int) else None
+                files = changes_of(patch) if patch is not None and hit.path else []
+                findings.append(_finding(rule, hit, patch, files, True))
+        except Exception as exc:  # noqa: BLE001
+            findings.append(_crash(rule, exc, None))
     findings = sorted(set(findings), key=Finding.sort_key)
     return EngineResult(findings=findings, mode=mode, notes=notes,
                         tree_patches=tuple(sorted(tree_patches)))
 
+
+class LazyChanges(Mapping):
+    """patch index -> its file changes, built on each access and not kept."""
+
+    def __init__(self, series: Series, build):
+        self._patches = {p.index: p for p in series.patches}
+        self._build = build
+
+    def __getitem__(self, index: int) -> list[FileChange]:
+        return self._build(self._patches[index])
+
+    def __iter__(self):
+        return iter(self._patches)
+
+    def __len__(self) -> int:
+        return len(self._patches)

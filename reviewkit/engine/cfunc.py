@@ -10,8 +10,9 @@ name taken from its signature or the hunk header, and marked incomplete.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 _ATTRS = re.compile(
     r"\b(__init|__exit|__initdata|__read_mostly|__rcu|__always_inline|noinline|__maybe_unused|"
@@ -28,7 +29,7 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _FUNC_START = re.compile(
     r"^(?!(?:if|for|while|switch|return|else|do|case|typedef|struct\s+\w+\s*\{|"
     r"EXPORT_SYMBOL|MODULE_|DEFINE_|module_|late_initcall|subsys_initcall|__setup)\b)"
-    r"[A-Za-z_][\w\s\*]*?\b([A-Za-z_]\w*)\s*\(")
+    r"(?:[A-Za-z_][\w\s\*]*?[\s\*])?([A-Za-z_]\w*)\s*\(")
 
 
 def blank_attributes(text: str) -> str:
@@ -86,19 +87,37 @@ class Function:
     def covers(self, line: int) -> bool:
         return self.start <= line <= self.end
 
+    @cached_property
+    def _by_line(self) -> dict[int, str]:
+        return dict(self.lines)
+
     def line_text(self, line: int) -> str | None:
-        for n, t in self.lines:
-            if n == line:
-                return t
-        return None
+        return self._by_line.get(line)
+
+
+@lru_cache(maxsize=1)
+def _language():
+    import tree_sitter_c
+    from tree_sitter import Language
+
+    return Language(tree_sitter_c.language())
 
 
 @lru_cache(maxsize=1)
 def _parser():
-    import tree_sitter_c
-    from tree_sitter import Language, Parser
+    from tree_sitter import Parser
 
-    return Parser(Language(tree_sitter_c.language()))
+    return Parser(_language())
+
+
+@lru_cache(maxsize=1)
+def _query():
+    from tree_sitter import Query
+
+    return Query(_language(), """
+        (call_expression function: (identifier) @fn arguments: (argument_list) @args) @call
+        (declaration) @decl
+    """)
 
 
 def _node_text(node, src: bytes) -> str:
@@ -140,7 +159,8 @@ def _vars_of(decl, src: bytes) -> list[Var]:
     return out
 
 
-def _function_from_node(node, src: bytes, line_texts: list[str]) -> Function | None:
+def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
+                        calls: list["Call"], decls: list) -> Function | None:
     decl = node.child_by_field_name("declarator")
     fdecl = decl
     while fdecl is not None and fdecl.type != "function_declarator":
@@ -157,51 +177,70 @@ def _function_from_node(node, src: bytes, line_texts: list[str]) -> Function | N
             if p.type == "parameter_declaration":
                 params.extend(_vars_of(p, src))
     locals_: list[Var] = []
-    calls: list[Call] = []
-    body = node.child_by_field_name("body")
-    stack = [body] if body is not None else []
-    while stack:
-        n = stack.pop()
-        if n.type == "declaration":
-            locals_.extend(_vars_of(n, src))
-        elif n.type == "call_expression":
-            fn = n.child_by_field_name("function")
-            args = n.child_by_field_name("arguments")
-            if fn is not None and fn.type == "identifier":
-                arg_texts = tuple(" ".join(_node_text(a, src).split())
-                                  for a in (args.named_children if args is not None else ())
-                                  if a.type != "comment")
-                calls.append(Call(name=_node_text(fn, src), line=n.start_point[0] + 1,
-                                  args=arg_texts, text=" ".join(_node_text(n, src).split())))
-        stack.extend(reversed(n.children))
-    start, end = node.start_point[0] + 1, node.end_point[0] + 1
-    calls.sort(key=lambda c: c.line)
+    for d in decls:
+        locals_.extend(_vars_of(d, src))
+    start, end = node.start_point[0] + first, node.end_point[0] + first
     return Function(name=name, start=start, end=end, params=tuple(params),
-                    locals=tuple(locals_), calls=tuple(calls),
-                    lines=tuple((i, line_texts[i - 1]) for i in range(start, end + 1)
-                                if i - 1 < len(line_texts)),
+                    locals=tuple(locals_), calls=tuple(sorted(calls, key=lambda c: c.line)),
+                    lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
+                                if i - first < len(line_texts)),
                     complete=True)
 
 
-def parse_functions(text: str) -> list[Function]:
-    """Every function definition in a C source text (including inside #ifdef blocks)."""
+def parse_functions(text: str, first_line: int = 1) -> list[Function]:
+    """Every function definition in a C source text (including inside #ifdef blocks).
+
+    ``first_line`` is the line number of the text's first line (for a fragment).
+    """
     src = blank_attributes(text).encode("utf-8", "replace")
     tree = _parser().parse(src)
     line_texts = text.split("\n")
-    out: list[Function] = []
+    nodes = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
         if node.type == "function_definition":
-            f = _function_from_node(node, src, line_texts)
-            if f is not None:
-                out.append(f)
+            nodes.append(node)
             continue
         if node.type in ("translation_unit", "preproc_if", "preproc_ifdef", "preproc_else",
                          "preproc_elif", "preproc_elifdef", "linkage_specification",
                          "declaration_list", "ERROR"):
-            stack.extend(reversed(node.children))
-    out.sort(key=lambda f: f.start)
+            stack.extend(node.children)
+    if not nodes:
+        return []
+    nodes.sort(key=lambda n: n.start_byte)
+    starts = [n.start_byte for n in nodes]
+    calls: list[list[Call]] = [[] for _ in nodes]
+    decls: list[list] = [[] for _ in nodes]
+
+    def owner(byte: int) -> int | None:
+        i = bisect_right(starts, byte) - 1
+        if i >= 0 and byte < nodes[i].end_byte:
+            return i
+        return None
+
+    from tree_sitter import QueryCursor
+
+    for _, caps in QueryCursor(_query()).matches(tree.root_node):
+        if "decl" in caps:
+            d = caps["decl"][0]
+            i = owner(d.start_byte)
+            if i is not None:
+                decls[i].append(d)
+            continue
+        call, fn, args = caps["call"][0], caps["fn"][0], caps["args"][0]
+        i = owner(call.start_byte)
+        if i is None:
+            continue
+        arg_texts = tuple(" ".join(_node_text(a, src).split())
+                          for a in args.named_children if a.type != "comment")
+        calls[i].append(Call(name=_node_text(fn, src), line=call.start_point[0] + first_line,
+                             args=arg_texts, text=" ".join(_node_text(call, src).split())))
+    out = []
+    for i, node in enumerate(nodes):
+        f = _function_from_node(node, src, line_texts, first_line, calls[i], decls[i])
+        if f is not None:
+            out.append(f)
     return out
 
 
@@ -220,55 +259,56 @@ def function_start_name(line: str) -> str | None:
     return name
 
 
+_BRACKET = re.compile(r"[()\[\]{},]")
+_OPEN = {")": "(", "]": "[", "}": "{"}
+
+
 def scan_calls(lines: list[tuple[int, str]]) -> tuple[Call, ...]:
     """Calls in a run of known lines, arguments split at top-level commas."""
-    text_parts = []
-    offsets = []  # (char offset, line number)
+    text = "\n".join(t for _, t in lines)
+    starts = []
     pos = 0
-    for n, t in lines:
-        offsets.append((pos, n))
-        text_parts.append(t)
+    for _, t in lines:
+        starts.append(pos)
         pos += len(t) + 1
-    text = "\n".join(text_parts)
+    # one pass over the brackets: where each "(" closes, and its top-level commas
+    close: dict[int, int] = {}
+    commas: dict[int, list[int]] = {}
+    stack: list[tuple[str, int]] = []
+    for m in _BRACKET.finditer(text):
+        ch, at = m.group(), m.start()
+        if ch in "([{":
+            stack.append((ch, at))
+            if ch == "(":
+                commas[at] = []
+        elif ch == ",":
+            if stack and stack[-1][0] == "(":
+                commas[stack[-1][1]].append(at)
+        else:
+            if stack and stack[-1][0] == _OPEN[ch]:
+                opener, where = stack.pop()
+                if opener == "(":
+                    close[where] = at
     out = []
     for m in _CALL.finditer(text):
         name = m.group(1)
         if name in _KEYWORDS:
             continue
-        # skip declarations/definitions: "int foo(" at column 0
-        depth = 0
-        i = m.end() - 1
-        args: list[str] = []
-        cur = []
-        j = i
-        while j < len(text):
-            ch = text[j]
-            if ch in "([{":
-                depth += 1
-                if depth > 1:
-                    cur.append(ch)
-            elif ch in ")]}":
-                depth -= 1
-                if depth == 0:
-                    break
-                cur.append(ch)
-            elif ch == "," and depth == 1:
-                args.append(" ".join("".join(cur).split()))
-                cur = []
-            else:
-                cur.append(ch)
-            j += 1
-        else:
+        open_at = m.end() - 1
+        end = close.get(open_at)
+        if end is None:
             continue  # unbalanced: the call runs past the known lines
-        last = " ".join("".join(cur).split())
-        if last or args:
-            args.append(last)
-        line = next(n for off, n in reversed(offsets) if off <= m.start())
-        out.append(Call(name=name, line=line, args=tuple(args),
-                        text=" ".join(text[m.start():j + 1].split())))
+        cuts = [open_at] + commas.get(open_at, []) + [end]
+        args = tuple(" ".join(text[a + 1:b].split()) for a, b in zip(cuts, cuts[1:]))
+        if args == ("",):
+            args = ()
+        line = lines[bisect_right(starts, m.start()) - 1][0]
+        out.append(Call(name=name, line=line, args=args, text=" ".join(text[m.start():end + 1]
+                                                                       .split())))
     return tuple(out)
 
 
+@lru_cache(maxsize=4096)
 def parse_signature_params(signature: str) -> tuple[Var, ...]:
     """Parameters of a signature text such as ``int f(struct vm_fault *vmf)``."""
     if ")" not in signature:

@@ -10,6 +10,7 @@ partial (name from the signature or the hunk header, body from the hunk).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,20 +20,27 @@ from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
 C_SUFFIXES = (".c", ".h")
 
 
-@dataclass
 class FileImage:
-    """One side (pre or post) of one file, whole or as far as the hunks show."""
+    """One side (pre or post) of one file, whole or as far as the hunks show.
 
-    path: str
-    lines: dict[int, str]
-    complete: bool
-    functions: list[Function] = field(default_factory=list)
+    Functions are found on first use: many images are never asked.
+    """
+
+    def __init__(self, path: str, lines: dict[int, str], complete: bool, build):
+        self.path = path
+        self.lines = lines
+        self.complete = complete
+        self._build = build
+
+    @cached_property
+    def functions(self) -> list[Function]:
+        return self._build()
 
     @classmethod
     def from_text(cls, path: str, text: str) -> "FileImage":
         lines = {n: t for n, t in enumerate(text.split("\n"), 1)}
-        funcs = parse_functions(text) if path.endswith(C_SUFFIXES) else []
-        return cls(path=path, lines=lines, complete=True, functions=funcs)
+        is_c = path.endswith(C_SUFFIXES)
+        return cls(path, lines, True, lambda: parse_functions(text) if is_c else [])
 
     @classmethod
     def from_hunks(cls, path: str, hunks: tuple[Hunk, ...], side: str) -> "FileImage":
@@ -46,17 +54,24 @@ class FileImage:
                     seq.append((n, ln.text))
                     known[n] = ln.text
             per_hunk.append(seq)
-        funcs: list[Function] = []
-        if path.endswith(C_SUFFIXES) and known:
-            top = max(known)
-            text = "\n".join(known.get(i, "") for i in range(1, top + 1))
-            funcs = [f for f in parse_functions(text)
-                     if all(i in known for i in range(f.start, f.end + 1))]
+
+        def build() -> list[Function]:
+            if not path.endswith(C_SUFFIXES) or not known:
+                return []
+            funcs: list[Function] = []
+            # functions a hunk carries whole: parse each hunk's side on its own
+            for seq in per_hunk:
+                if not seq or not any(t.startswith("}") for _, t in seq):
+                    continue  # no function ends in this hunk, so none is whole here
+                funcs.extend(parse_functions("\n".join(t for _, t in seq),
+                                             first_line=seq[0][0]))
             whole = [(f.start, f.end) for f in funcs]
             for f in partial_functions(per_hunk, [h.section for h in hunks]):
                 if not any(s <= f.start and f.end <= e for s, e in whole):
                     funcs.append(f)
-        return cls(path=path, lines=known, complete=False, functions=funcs)
+            return funcs
+
+        return cls(path, known, False, build)
 
     def function_at(self, line: int) -> Function | None:
         """The function holding ``line``: a complete one if any, the innermost first."""
@@ -314,7 +329,7 @@ class PatchContext:
 class SeriesContext:
     series: Series
     mode: str
-    changes: dict[int, list[FileChange]]  # patch index -> its file changes
+    changes: Mapping[int, list[FileChange]]  # patch index -> its file changes (built on access)
 
 
 def lower(confidence: str) -> str:

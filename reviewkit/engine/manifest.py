@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -80,9 +81,14 @@ class Rule:
     def applies_to(self, path: str | None) -> bool:
         if not self.paths or path is None:
             return not self.paths or path is None
-        if any(fnmatch.fnmatchcase(path, x) for x in self.excluded):
-            return False
-        return any(fnmatch.fnmatchcase(path, p) for p in self.paths)
+        return _applies(self.paths, self.excluded, path)
+
+
+@lru_cache(maxsize=8192)
+def _applies(paths: tuple[str, ...], excluded: tuple[str, ...], path: str) -> bool:
+    if any(fnmatch.fnmatchcase(path, x) for x in excluded):
+        return False
+    return any(fnmatch.fnmatchcase(path, p) for p in paths)
 
 
 def rules_dir() -> Path:

@@ -70,54 +70,75 @@ def parse_patch(msg: MailMessage) -> Patch:
 def _reply(msg: MailMessage) -> Reply:
     return Reply(message_id=msg.message_id, author=msg.author, date=msg.date,
                  subject=msg.subject, in_reply_to=msg.in_reply_to,
-                 trailers=reply_trailers(msg.body, msg.message_id), body=msg.body)
+                 trailers=reply_trailers(msg.body, msg.message_id), body=msg.body,
+                 references=msg.references)
+
+
+@dataclass(frozen=True)
+class Classified:
+    """One message, parsed and sorted: a patch, a cover letter, a reply, or broken."""
+
+    kind: str  # patch | cover | reply | broken
+    patch: Patch | None = None
+    reply: Reply | None = None
+    diagnostic: Diagnostic | None = None
+
+
+def classify(raw: RawMessage) -> Classified:
+    """Parse one raw message on its own (pure: safe to run in a worker process)."""
+    fallback = "reviewkit." + "".join(c if c.isalnum() else "." for c in raw.origin) + "@local"
+    try:
+        msg = parse_message(raw.data, fallback_id=fallback)
+    except NotMailError as exc:
+        return Classified("broken", diagnostic=Diagnostic(
+            code="broken-message", message=f"{raw.origin}: {exc}"))
+    subject = parse_subject(msg.subject)
+    if subject.is_reply:
+        return Classified("reply", reply=_reply(msg))
+    try:
+        patch = parse_patch(msg)
+    except DiffError as exc:
+        return Classified("broken", diagnostic=Diagnostic(
+            code="broken-message", message=f"{raw.origin}: {msg.subject or msg.message_id}: {exc}",
+            message_id=msg.message_id, patch=subject.index))
+    if patch.files:
+        return Classified("patch", patch=patch)
+    if subject.index == 0 or (subject.is_patch and subject.total is not None
+                              and msg.in_reply_to is None):
+        return Classified("cover", patch=patch)
+    if subject.is_patch:
+        return Classified("broken", diagnostic=Diagnostic(
+            code="broken-message",
+            message=f"{raw.origin}: {msg.subject or msg.message_id}: no diff found",
+            message_id=msg.message_id, patch=subject.index))
+    return Classified("reply", reply=_reply(msg))
 
 
 def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
-                 revision: int | None = None) -> Series:
+                 revision: int | None = None, mapper=map) -> Series:
     """Assemble a Series from the messages of one series or thread.
 
     ``revision`` picks a version when the input holds several (default: newest).
-    Raises NoPatchesError when nothing reviewable is found.
+    ``mapper`` applies ``classify`` to the messages (the caller may pass a
+    process pool's ``imap`` for a large input).  Raises NoPatchesError when
+    nothing reviewable is found.
     """
     patches: list[Patch] = []
     covers: list[Patch] = []
-    replies: list[tuple[MailMessage, Reply]] = []
+    replies: list[Reply] = []
     diagnostics: list[Diagnostic] = []
     first_error: str | None = None
     count = 0
-    for count, raw in enumerate(raw_messages, 1):
-        try:
-            msg = parse_message(raw.data, fallback_id=f"reviewkit.local.{count}@{source or 'input'}")
-        except NotMailError as exc:
-            text = f"{raw.origin}: {exc}"
-            diagnostics.append(Diagnostic(code="broken-message", message=text))
-            first_error = first_error or text
-            continue
-        subject = parse_subject(msg.subject)
-        if subject.is_reply:
-            replies.append((msg, _reply(msg)))
-            continue
-        try:
-            patch = parse_patch(msg)
-        except DiffError as exc:
-            text = f"{raw.origin}: {msg.subject or msg.message_id}: {exc}"
-            diagnostics.append(Diagnostic(code="broken-message", message=text,
-                                          message_id=msg.message_id, patch=subject.index))
-            first_error = first_error or text
-            continue
-        if patch.files:
-            patches.append(patch)
-        elif subject.index == 0 or (subject.is_patch and subject.total is not None
-                                    and msg.in_reply_to is None):
-            covers.append(patch)
-        elif subject.is_patch:
-            text = f"{raw.origin}: {msg.subject or msg.message_id}: no diff found"
-            diagnostics.append(Diagnostic(code="broken-message", message=text,
-                                          message_id=msg.message_id, patch=subject.index))
-            first_error = first_error or text
+    for count, item in enumerate(mapper(classify, raw_messages), 1):
+        if item.kind == "patch":
+            patches.append(item.patch)
+        elif item.kind == "cover":
+            covers.append(item.patch)
+        elif item.kind == "reply":
+            replies.append(item.reply)
         else:
-            replies.append((msg, _reply(msg)))
+            diagnostics.append(item.diagnostic)
+            first_error = first_error or item.diagnostic.message
     if count == 0:
         raise NoPatchesError("no mail message found")
     if not patches:
@@ -166,13 +187,13 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
 
 
 def _attach_replies(patches: list[Patch], cover: Patch | None,
-                    replies: list[tuple[MailMessage, Reply]], version: int
+                    replies: list[Reply], version: int
                     ) -> tuple[list[Patch], Patch | None, list[Reply]]:
     targets: dict[str, Patch] = {p.message_id: p for p in patches}
     if cover is not None:
         targets[cover.message_id] = cover
-    parent = {msg.message_id: msg.in_reply_to for msg, _ in replies}
-    refs = {msg.message_id: msg.references for msg, _ in replies}
+    parent = {r.message_id: r.in_reply_to for r in replies}
+    refs = {r.message_id: r.references for r in replies}
     by_subject = {p.subject.title: p for p in patches}
 
     def root_of(mid: str) -> Patch | None:
@@ -190,15 +211,15 @@ def _attach_replies(patches: list[Patch], cover: Patch | None,
 
     per_target: dict[str, list[Reply]] = {}
     loose: list[Reply] = []
-    for msg, reply in replies:
-        target = root_of(msg.message_id)
+    for reply in replies:
+        target = root_of(reply.message_id)
         if target is None:
-            subj = parse_subject(msg.subject)
+            subj = parse_subject(reply.subject)
             candidate = by_subject.get(subj.title)
             if candidate is not None and subj.version == version:
                 target = candidate
         if target is None:
-            if parse_subject(msg.subject).version == version:
+            if subj.version == version:
                 loose.append(reply)
             continue
         per_target.setdefault(target.message_id, []).append(reply)

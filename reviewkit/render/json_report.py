@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import IO, Callable, Iterable
+from typing import IO
 
 from reviewkit import __version__
 from reviewkit.model import Patch, persons_json
@@ -36,7 +36,7 @@ def _patch(p: Patch, report: Report) -> dict:
     }
 
 
-def to_dict(report: Report) -> dict:
+def to_dict(report: Report, *, patches: bool = True) -> dict:
     s = report.series
     return {
         "schema": SCHEMA,
@@ -56,7 +56,7 @@ def to_dict(report: Report) -> dict:
             "missing": list(s.missing),
             "duplicates": list(s.duplicates),
             "cover": _patch(s.cover, report) if s.cover else None,
-            "patches": _Lazy(s.patches, lambda p: _patch(p, report)),
+            "patches": [_patch(p, report) for p in s.patches] if patches else _PATCHES,
             "replies": [r.to_json() for r in s.replies],
         },
         "findings": [f.to_json() for f in report.findings],
@@ -64,32 +64,29 @@ def to_dict(report: Report) -> dict:
     }
 
 
-class _Lazy(list):
-    """A list the JSON encoder walks without all items existing at once.
-
-    A 5,000-patch series would otherwise hold every patch dict and the whole
-    encoded text in memory together.
-    """
-
-    def __init__(self, items: Iterable, convert: Callable):
-        super().__init__()
-        self._items = tuple(items)
-        self._convert = convert
-
-    def __iter__(self):
-        return (self._convert(x) for x in self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
+_PATCHES = "\u0000reviewkit-patches\u0000"
 
 
 def write(report: Report, fp: IO[str]) -> None:
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
-    for chunk in encoder.iterencode(to_dict(report)):
-        fp.write(chunk)
+    """Stream the report: the frame indented, each patch one compact line.
+
+    Encoding patch by patch keeps a 5,000-patch series from holding every patch
+    dict and the whole text at once, and uses the C encoder.
+    """
+    frame = to_dict(report, patches=False)
+    head, tail = json.dumps(frame, indent=2, ensure_ascii=False).split(
+        json.dumps(_PATCHES), 1)
+    fp.write(head)
+    patches = report.series.patches
+    if not patches:
+        fp.write("[]")
+    else:
+        fp.write("[\n")
+        for n, p in enumerate(patches):
+            fp.write("      " + json.dumps(_patch(p, report), ensure_ascii=False))
+            fp.write(",\n" if n + 1 < len(patches) else "\n")
+        fp.write("    ]")
+    fp.write(tail)
     fp.write("\n")
 
 

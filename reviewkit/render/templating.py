@@ -6,6 +6,7 @@ templates shipped with the package.  Undefined variables are errors.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -16,11 +17,25 @@ def templates_dir() -> Path:
     return Path(str(resources.files("reviewkit.templates")))
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates under $XDG_CACHE_HOME/reviewkit/templates, when writable."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = base / "reviewkit" / "templates"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(directory, os.W_OK):
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
+
+
 def environment(override_dir: Path | None = None, *, autoescape: bool = False) -> jinja2.Environment:
     paths = [str(override_dir)] if override_dir else []
     paths.append(str(templates_dir()))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(paths),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,
