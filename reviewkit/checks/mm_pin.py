@@ -44,44 +44,45 @@ def _changed(fc) -> set[int]:
     return {ln.new_no for ln in fc.added if code(ln.text).strip()}
 
 
-@check("mm/pin-released-with-put-page")
-def released_with_put_page(ctx: PatchContext):
+def _wrong_release(ctx: PatchContext, acquires, releases, skip=lambda f: False):
+    """Calls of ``releases`` on pages a call of ``acquires`` took, in one function,
+    where the patch adds either side."""
     for fc in ctx.functions:
         f = fc.post
-        if f is None:
+        if f is None or skip(f):
             continue
-        pins = [c for c in f.calls if _PIN.match(c.name) or (
-            _GET.match(c.name) and any("FOLL_PIN" in a for a in c.args))]
-        if not pins:
+        taken = [c for c in f.calls if acquires(c)]
+        if not taken:
             continue
-        names = set().union(*(_pages_arg(c) for c in pins))
+        names = set().union(*(_pages_arg(c) for c in taken))
         changed = _changed(fc)
-        touched = any(c.line in changed for c in pins)
+        touched = any(c.line in changed for c in taken)
+        first = min(c.line for c in taken)
         for c in f.calls:
-            if _PUT.match(c.name) and c.line > min(p.line for p in pins) and _refers(c, names) \
+            if releases.match(c.name) and c.line > first and _refers(c, names) \
                     and (touched or c.line in changed):
                 yield Hit(line=c.line, path=fc.path, function=f.name,
-                          args={"func": f.name, "release": c.name, "acquire": pins[0].name})
+                          args={"func": f.name, "release": c.name, "acquire": taken[0].name})
+
+
+def _pins(c: Call) -> bool:
+    return bool(_PIN.match(c.name)) or (
+        bool(_GET.match(c.name)) and any("FOLL_PIN" in a for a in c.args))
+
+
+def _gets(c: Call) -> bool:
+    return bool(_GET.match(c.name)) and not any("FOLL_PIN" in a for a in c.args)
+
+
+@check("mm/pin-released-with-put-page")
+def released_with_put_page(ctx: PatchContext):
+    yield from _wrong_release(ctx, _pins, _PUT)
 
 
 @check("mm/pin-get-released-with-unpin")
 def get_released_with_unpin(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None:
-            continue
-        gets = [c for c in f.calls if _GET.match(c.name)
-                and not any("FOLL_PIN" in a for a in c.args)]
-        if not gets or any(_PIN.match(c.name) for c in f.calls):
-            continue
-        names = set().union(*(_pages_arg(c) for c in gets))
-        changed = _changed(fc)
-        touched = any(c.line in changed for c in gets)
-        for c in f.calls:
-            if _UNPIN.match(c.name) and c.line > min(g.line for g in gets) and _refers(c, names) \
-                    and (touched or c.line in changed):
-                yield Hit(line=c.line, path=fc.path, function=f.name,
-                          args={"func": f.name, "release": c.name, "acquire": gets[0].name})
+    yield from _wrong_release(ctx, _gets, _UNPIN,
+                              skip=lambda f: any(_PIN.match(c.name) for c in f.calls))
 
 
 @check("mm/pin-dma-write-without-dirty")

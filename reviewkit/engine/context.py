@@ -104,31 +104,26 @@ class FileImage:
 
     def reaches(self, start: str) -> set[str]:
         """Every function ``start`` calls, directly or through others in this file."""
-        seen: set[str] = set()
-        todo = [start]
-        while todo:
-            cur = todo.pop()
-            for nxt in self.callgraph.get(cur, ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
+        return _closure(self.callgraph, start)
 
     def reached_from(self, target: str) -> set[str]:
         """Every function in this file that calls ``target``, directly or not."""
-        seen: set[str] = set()
-        todo = [target]
-        while todo:
-            cur = todo.pop()
-            for prev in self.callers.get(cur, ()):
-                if prev not in seen:
-                    seen.add(prev)
-                    todo.append(prev)
-        return seen
+        return _closure(self.callers, target)
 
     def text_between(self, start: int, end: int) -> str:
         return "\n".join(self.lines.get(i, "") for i in range(start, end + 1)
                          if i in self.lines)
+
+
+def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
 
 
 @dataclass
