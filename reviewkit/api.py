@@ -22,6 +22,7 @@ class Options:
     ignore: tuple[str, ...] = ()
     waivers: Path | None = None
     rules_dir: Path | None = None
+    patch_only: bool = False  # leave out series-level rules (one patch checked alone)
 
 
 class RulesError(ReviewkitError):
@@ -79,6 +80,8 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
 
     rs = ruleset(options)
     rules = engine.select_rules(rs, options.select, options.ignore)
+    if options.patch_only:
+        rules = [r for r in rules if r.scope != "series" or r.group == "input"]
     tree = None
     notes: list[str] = []
     if options.tree is not None:

@@ -28,7 +28,10 @@ app = typer.Typer(
 
 class Format(str, Enum):
     text = "text"
+    terse = "terse"
     json = "json"
+    email = "email"
+    html = "html"
 
 
 class FailOn(str, Enum):
@@ -70,21 +73,24 @@ def _stream(write, output: Optional[Path]) -> None:
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
 
 
+_TREE_HELP = ("a source tree at the series' base: whole-file function context (the series is "
+              "applied to a scratch copy, never to DIR)")
+
+
 @app.command()
 def review(
     source: str = typer.Argument(
         ..., help="mbox, .eml/.patch, format-patch directory, '-' for stdin, or a git range"),
     format: Format = typer.Option(Format.text, "--format", "-f", help="output format"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o",
+        help="write here, not stdout (email: a directory of .eml files, or FILE.mbox)"),
     fail_on: FailOn = typer.Option(
         FailOn.warning, "--fail-on",
         help="exit 1 when a finding is at or above this severity"),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
-    tree: Optional[Path] = typer.Option(
-        None, "--tree", help="a source tree at the series' base: whole-file function context "
-                             "(the series is applied to a scratch copy, never to DIR)",
-        metavar="DIR"),
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
     select: list[str] = typer.Option(
         [], "--select", help="run only these rules (ids or globs such as 'mm/*'; repeat or "
                              "separate with commas)"),
@@ -93,28 +99,182 @@ def review(
     waivers: Optional[Path] = typer.Option(
         None, "--waivers", help="YAML file of waived findings (rule, location, reason)",
         metavar="FILE"),
+    email_min: str = typer.Option(
+        "warning:medium", "--email-min",
+        help="reply drafts cover findings at or above SEVERITY[:CONFIDENCE]"),
+    sender: Optional[str] = typer.Option(
+        None, "--from", help="From: of reply drafts (default: config, then git's user.name "
+                             "and user.email)"),
 ) -> None:
     """Review a patch series and print what a reviewer would raise."""
     from reviewkit import api
+    from reviewkit.config import load_config
 
-    options = api.Options(revision=revision, tree=tree, select=_split(select),
-                          ignore=_split(ignore), waivers=waivers)
     try:
+        config = load_config()
+        options = api.Options(revision=revision, tree=tree, select=_split(select),
+                              ignore=_split(ignore), waivers=waivers,
+                              lore_url=config.lore_url or api.DEFAULT_LORE_URL)
         _check_patterns(options)
+        email_args = _email_args(email_min, sender, config) if format is Format.email else None
         report = api.review(source, options)
     except ReviewkitError as exc:
         _fail(str(exc))
+    _emit(report, format, output, config, email_args)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+
+
+def _emit(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
+    import jinja2
+
+    try:
+        _render(report, format, output, config, email_args)
+    except jinja2.TemplateError as exc:
+        where = f"{config.templates_dir}: " if config.templates_dir else ""
+        _fail(f"{where}template {getattr(exc, 'name', None) or ''}: {exc}".replace(" : ", ": "))
+
+
+def _render(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
+    tdir = config.templates_dir
     if format is Format.json:
         from reviewkit.render import json_report
 
         _stream(lambda fp: json_report.write(report, fp), output)
+    elif format is Format.terse:
+        from reviewkit.render import terse
+
+        text = terse.render(report)
+        _stream(lambda fp: fp.write(text), output)
+    elif format is Format.html:
+        from reviewkit.render import html
+
+        text = html.render(report, template_dir=tdir)
+        _stream(lambda fp: fp.write(text), output)
+    elif format is Format.email:
+        _emit_email(report, output, tdir, *email_args)
     else:
         from reviewkit.render import text as text_render
 
         colour = output is None and text_render.use_colour(sys.stdout)
-        text = text_render.render(report, colour=colour)
+        text = text_render.render(report, colour=colour, template_dir=tdir)
         _stream(lambda fp: fp.write(text), output)
+
+
+_CONFIDENCE_ORDER = ("high", "medium", "low")
+
+
+def _email_args(email_min: str, sender: Optional[str], config):
+    from email.utils import parseaddr
+
+    from reviewkit.model import Person
+
+    sev, _, conf = email_min.partition(":")
+    conf = conf or "medium"
+    if sev not in ("error", "warning", "info") or conf not in _CONFIDENCE_ORDER:
+        raise ReviewkitError("--email-min", f"{email_min!r} is not SEVERITY[:CONFIDENCE] "
+                                            "(e.g. warning:medium, error:high)")
+    confidences = _CONFIDENCE_ORDER[:_CONFIDENCE_ORDER.index(conf) + 1]
+    raw = sender or config.sender or _git_identity()
+    if not raw:
+        raise ReviewkitError("--from", "no sender for the reply drafts: pass --from "
+                                       "'Name <email>' or set git's user.name and user.email")
+    name, addr = parseaddr(raw)
+    if "@" not in addr:
+        raise ReviewkitError("--from", f"{raw!r} is not 'Name <email>'")
+    return Person(name=name, email=addr), sev, confidences
+
+
+def _git_identity() -> Optional[str]:
+    import subprocess
+
+    def get(key: str) -> str:
+        try:
+            out = subprocess.run(["git", "config", "--get", key], capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip()
+
+    name, email = get("user.name"), get("user.email")
+    return f"{name} <{email}>" if email else None
+
+
+def _emit_email(report, output: Optional[Path], tdir, sender, severity, confidences) -> None:
+    from reviewkit.render import email_reply
+
+    messages = email_reply.build_replies(report, sender, min_severity=severity,
+                                         confidences=confidences, template_dir=tdir)
+    if output is not None and str(output) != "-" and output.suffix != ".mbox":
+        try:
+            paths = email_reply.write_dir(messages, output)
+        except OSError as exc:
+            _fail(f"{output}: cannot write: {exc.strerror or exc}")
+        typer.echo(f"{len(paths)} reply draft(s) in {output}", err=True)
+        return
+    data = email_reply.to_mbox(messages)
+    if output is None or str(output) == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    _stream(lambda fp: fp.write(data.decode("utf-8")), output)
+
+
+@app.command()
+def check(
+    rev_range: Optional[str] = typer.Argument(
+        None, metavar="RANGE",
+        help="commits to review (default: the branch's commits not in its upstream, or HEAD)"),
+    format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
+    fail_on: FailOn = typer.Option(
+        FailOn.warning, "--fail-on", help="exit 1 when a finding is at or above this severity"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", metavar="FILE",
+                                           help="YAML file of waived findings"),
+) -> None:
+    """Self-review your own commits before sending them, with this repository as the tree."""
+    from reviewkit import api
+    from reviewkit.config import load_config
+    from reviewkit.sources import selfreview
+
+    try:
+        config = load_config()
+        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
+        _check_patterns(options)
+        rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
+        report = selfreview.review_commits(rng, Path.cwd(), options)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    if format is Format.email:
+        _fail("--format email is for replying to others' patches; use review")
+    _emit(report, format, output, config)
     raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+
+
+@app.command("b4-check")
+def b4_check(
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+) -> None:
+    """b4 review's per-patch check: one patch mail on stdin, a JSON list on stdout.
+
+    Enable with: git config b4.review-perpatch-check-cmd 'reviewkit b4-check'
+    """
+    from reviewkit import api
+    from reviewkit.render import b4check
+
+    options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore))
+    data = sys.stdin.buffer.read()
+    try:
+        _check_patterns(options)
+        result = b4check.check_message(data, options)
+    except ReviewkitError as exc:
+        result = b4check.failure(str(exc))
+    sys.stdout.write(result)
+    sys.stdout.flush()
 
 
 def _split(values: list[str]) -> tuple[str, ...]:

@@ -35,3 +35,31 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/* from the current output instead of comparing")
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with tests/golden/NAME; --update-golden rewrites the file instead."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.exists(), f"no golden file {path}: run pytest --update-golden and review it"
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, (
+            f"output differs from {path}; if the change is intended, run "
+            "pytest --update-golden and review the diff")
+
+    return check

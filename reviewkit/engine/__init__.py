@@ -113,6 +113,18 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
                                                  patch_index == patch.index else None))
 
 
+def _complete(fc: FileChange | None, hit: Hit) -> bool:
+    """Whether the code a hit is about was seen whole: the file (tree mode), or at
+    least the function the hit names, carried whole by a hunk."""
+    if fc is None or fc.complete:
+        return True
+    if hit.function:
+        for img in (fc.post, fc.pre):
+            if img is not None and any(f.complete for f in img.named(hit.function)):
+                return True
+    return False
+
+
 def _crash(rule: Rule, exc: BaseException, patch: Patch | None) -> Finding:
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
@@ -186,8 +198,7 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
                         else ruleset.checks[rule.id](ctx))
                 for hit in hits:
                     fc = next((f for f in files if f.path == hit.path), None)
-                    complete = fc.complete if fc is not None else True
-                    findings.append(_finding(rule, hit, p, files, complete))
+                    findings.append(_finding(rule, hit, p, files, _complete(fc, hit)))
             except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
                 findings.append(_crash(rule, exc, p))
     for rule in rules:

@@ -1,0 +1,223 @@
+"""Reply drafts: one plain-text mail per patch with findings, in kernel style.
+
+Each draft answers the patch's own message (In-Reply-To, References), goes to
+the author with the original recipients on Cc, quotes only the hunk lines the
+remarks are about (``> ``, trimmed quotes marked ``[...]``) and puts each
+remark under its lines, wrapped at 72 columns.  A draft never carries a
+review tag and nothing here sends mail: the reviewer edits and sends.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+
+from reviewkit.model import FileDiff, Hunk, Patch, Person
+from reviewkit.report import SEVERITY_RANK, Finding, Report
+
+WIDTH = 72
+_CONTEXT_BEFORE = 3
+
+
+@dataclass
+class Block:
+    quote: list[str] = field(default_factory=list)  # already prefixed with "> "
+    remarks: list[str] = field(default_factory=list)  # wrapped paragraphs
+
+
+def wants(f: Finding, min_severity: str, confidences: tuple[str, ...]) -> bool:
+    return (SEVERITY_RANK.get(f.severity, 0) >= SEVERITY_RANK[min_severity]
+            and f.confidence in confidences)
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), width=WIDTH, break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def _hunk_of(fd: FileDiff, f: Finding) -> tuple[Hunk, int] | None:
+    for h in fd.hunks:
+        for i, ln in enumerate(h.lines):
+            if f.line is not None and ln.new_no == f.line and ln.kind != "-":
+                return h, i
+            if f.line is None and f.old_line is not None and ln.old_no == f.old_line \
+                    and ln.kind != "+":
+                return h, i
+    return None
+
+
+def _diff_blocks(patch: Patch, findings: list[Finding]) -> list[Block]:
+    blocks: list[Block] = []
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_file.setdefault(f.path, []).append(f)
+    for fd in patch.files:
+        mine = by_file.get(fd.path)
+        if not mine:
+            continue
+        located = []
+        loose = []
+        for f in mine:
+            where = _hunk_of(fd, f)
+            (located if where else loose).append((f, where))
+        header = [f"> diff --git a/{fd.old_path or fd.path} b/{fd.path}"]
+        first_in_file = True
+        shown: dict[int, int] = {}  # id(hunk) -> last line index quoted
+        located.sort(key=lambda x: (fd.hunks.index(x[1][0]), x[1][1]))
+        for f, (h, i) in located:
+            block = Block()
+            if first_in_file:
+                block.quote.extend(header)
+                first_in_file = False
+            last = shown.get(id(h))
+            start = max(0, i - _CONTEXT_BEFORE)
+            if last is None:
+                block.quote.append(f"> @@ -{h.old_start},{h.old_len} +{h.new_start},{h.new_len} @@"
+                                   + (f" {h.section}" if h.section else ""))
+                if start > 0:
+                    block.quote.append("> [...]")
+            else:
+                start = max(start, last + 1)
+                if start > last + 1:
+                    block.quote.append("> [...]")
+            end = i + 1
+            while end < len(h.lines) and end - i <= 4 and h.lines[end].kind != " ":
+                end += 1  # the changed lines right after belong to the same point
+            for ln in h.lines[start:end]:
+                block.quote.append((">" + (" " + ln.kind + ln.text)).rstrip())
+            shown[id(h)] = end - 1
+            if blocks and not block.quote:
+                blocks[-1].remarks.append(_wrap(f.message))
+                continue
+            block.remarks.append(_wrap(f.message))
+            blocks.append(block)
+        if loose:
+            block = Block(quote=header if first_in_file else [])
+            block.remarks.extend(_wrap(f.message) for f, _ in loose)
+            blocks.append(block)
+    return blocks
+
+
+_VALUE_QUOTE = re.compile(r'"([^"]{6,})"')
+
+
+def _commit_blocks(patch: Patch, findings: list[Finding]) -> list[Block]:
+    """Findings about the commit message: quote the line they are about, if found."""
+    lines = patch.commit_message.split("\n")
+    out = []
+    for f in findings:
+        block = Block()
+        hit = None
+        for value in _VALUE_QUOTE.findall(f.message):
+            hit = next((ln for ln in lines if value.strip() in ln), None)
+            if hit:
+                break
+        if hit is None and lines:
+            tail = [ln for ln in lines if ln.strip()][-3:]
+            block.quote = ["> [...]"] + [("> " + ln).rstrip() for ln in tail]
+        elif hit is not None:
+            block.quote = ["> [...]", ("> " + hit).rstrip()]
+        block.remarks.append(_wrap(f.message))
+        out.append(block)
+    return out
+
+
+def _recipients(patch: Patch, sender: Person) -> tuple[list[Person], list[Person]]:
+    skip = {patch.author.email.lower(), sender.email.lower()}
+    cc: list[Person] = []
+    seen = set(skip)
+    for p in patch.to + patch.cc:
+        if p.email and p.email.lower() not in seen:
+            seen.add(p.email.lower())
+            cc.append(p)
+    return [patch.author], cc
+
+
+def _subject(patch: Patch) -> str:
+    raw = patch.subject.raw
+    return raw if re.match(r"(?i)^re:", raw) else f"Re: {raw}"
+
+
+def build_reply(patch: Patch, findings: list[Finding], sender: Person, env,
+                now: datetime | None = None) -> EmailMessage:
+    commit = [f for f in findings if not f.path]
+    code = [f for f in findings if f.path]
+    blocks = _commit_blocks(patch, commit) + _diff_blocks(patch, code)
+    date = format_datetime(patch.date) if patch.date else "an unknown date"
+    who = patch.author.name or patch.author.email
+    body = env.get_template("email_reply.j2").render(
+        attribution=f"On {date}, {who} wrote:", blocks=blocks, patch=patch)
+    to, cc = _recipients(patch, sender)
+    msg = EmailMessage()
+    msg["From"] = formataddr((sender.name, sender.email))
+    msg["To"] = ", ".join(formataddr((p.name, p.email)) for p in to)
+    if cc:
+        msg["Cc"] = ", ".join(formataddr((p.name, p.email)) for p in cc)
+    msg["Subject"] = _subject(patch)
+    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    domain = sender.email.split("@", 1)[1] if "@" in sender.email else "localhost"
+    msg["Message-ID"] = make_msgid(domain=domain)
+    msg["In-Reply-To"] = f"<{patch.message_id}>"
+    refs = [r for r in patch.references if r != patch.message_id] + [patch.message_id]
+    msg["References"] = " ".join(f"<{r}>" for r in refs)
+    msg.set_content(body, subtype="plain", charset="utf-8", cte="8bit")
+    return msg
+
+
+def build_replies(report: Report, sender: Person, *, min_severity: str = "warning",
+                  confidences: tuple[str, ...] = ("high", "medium"),
+                  template_dir: Path | None = None,
+                  now: datetime | None = None) -> list[EmailMessage]:
+    from reviewkit.render.templating import environment
+
+    env = environment(template_dir)
+    series = report.series
+    picked = [f for f in report.findings if wants(f, min_severity, confidences)
+              and not f.rule.startswith("internal/")]
+    out = []
+    series_level = [f for f in picked if f.patch in (None, 0)]
+    if series_level:
+        target = series.cover or (series.patches[0] if series.patches else None)
+        if target is not None:
+            out.append(build_reply(target, [f for f in series_level], sender, env, now))
+    for p in series.patches:
+        mine = [f for f in picked if f.patch == p.index]
+        if mine:
+            out.append(build_reply(p, mine, sender, env, now))
+    return out
+
+
+def _bytes(msg: EmailMessage) -> bytes:
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\n", max_line_length=78))
+
+
+def to_mbox(messages: list[EmailMessage]) -> bytes:
+    """An mboxrd file: body lines starting ``From `` (or ``>From ``) get one more ``>``."""
+    out = []
+    for msg in messages:
+        data = _bytes(msg)
+        escaped = re.sub(rb"(?m)^(>*From )", rb">\1", data)
+        out.append(b"From reviewkit Mon Sep 17 00:00:00 2001\n" + escaped.rstrip(b"\n")
+                   + b"\n\n")
+    return b"".join(out)
+
+
+def write_dir(messages: list[EmailMessage], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, msg in enumerate(messages, 1):
+        words = re.sub(r"[^a-z0-9]+", "-", str(msg["Subject"]).lower()).strip("-").split("-")
+        slug = words[0]
+        for w in words[1:]:  # whole words, at most 60 characters
+            if len(slug) + 1 + len(w) > 60:
+                break
+            slug += "-" + w
+        path = directory / f"{n:04d}-{slug}.eml"
+        path.write_bytes(_bytes(msg))
+        paths.append(path)
+    return paths
