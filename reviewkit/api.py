@@ -15,8 +15,13 @@ DEFAULT_LORE_URL = "https://lore.kernel.org/all"
 @dataclass(frozen=True)
 class Options:
     revision: int | None = None
-    lore_url: str = DEFAULT_LORE_URL
+    lore_url: str = DEFAULT_LORE_URL  # the archive fetched from and linked to
     cwd: Path | None = None
+    timeout: float = 5.0  # seconds, per request to the archive
+    refresh: bool = False  # fetch again even when the cache is fresh
+    offline: bool = False  # the cache only
+    cache_ttl: float = 600.0  # seconds a cached thread counts as fresh
+    compare_to: str | None = None  # an earlier revision: N, a Message-ID, a URL or a path
     tree: Path | None = None
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
@@ -43,25 +48,135 @@ def _input_size(source: str, cwd: Path | None) -> int:
         return 0
 
 
-def load_series(source: str, options: Options = Options()):
-    from reviewkit.parse.series import NoPatchesError, build_series
+def _remote_target(source: str, options: Options):
+    """The lore target SOURCE names, or None when SOURCE is local."""
+    from reviewkit.sources.local import looks_remote
+
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        path = (options.cwd or Path.cwd()) / path
+    if source == "-" or path.exists() or not looks_remote(source):
+        return None
+    from reviewkit.sources.lore import parse_target
+
+    return parse_target(source, options.lore_url)
+
+
+def fetch(source: str, options: Options = Options()):
+    """The thread SOURCE names, fetched with b4 (or from the cache)."""
+    from reviewkit.sources.cache import ThreadCache
+    from reviewkit.sources.lore import fetch_thread
+
+    target = _remote_target(source, options)
+    if target is None:
+        raise InputError(source, "not a Message-ID or an archive URL")
+    return fetch_thread(target, timeout=options.timeout, cache=ThreadCache(),
+                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
+
+
+def _messages(source: str, options: Options):
+    """(raw messages, b4's trailers or None) for SOURCE, local or remote."""
+    if _remote_target(source, options) is not None:
+        from reviewkit.parse.mbox import split_bytes
+        from reviewkit.parse.series import RawMessage
+
+        thread = fetch(source, options)
+        msgs = [RawMessage(f"{thread.target.msgid}:{n}", d) for n, d in split_bytes(thread.mbox)]
+        return msgs, thread.trailers
     from reviewkit.sources.local import open_local
 
-    messages = open_local(source, options.cwd)
+    return open_local(source, options.cwd), None
+
+
+def _revision_number(value: str | None) -> int | None:
+    if value is None:
+        return None
+    v = value.strip().lower().lstrip("v")
+    return int(v) if v.isdigit() else None
+
+
+def load_series(source: str, options: Options = Options()):
+    from dataclasses import replace
+
+    from reviewkit.parse.series import NoPatchesError, build_series
+
+    messages, b4_trailers = _messages(source, options)
+    compare_n = _revision_number(options.compare_to)
     workers = os.cpu_count() or 1
     try:
         if workers > 1 and _input_size(source, options.cwd) > PARALLEL_BYTES:
             import multiprocessing
 
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                return build_series(messages, source=source, revision=options.revision,
-                                    mapper=lambda fn, it: pool.imap(fn, it, chunksize=64))
-        return build_series(messages, source=source, revision=options.revision)
+                series = build_series(messages, source=source, revision=options.revision,
+                                      compare_to=compare_n,
+                                      mapper=lambda fn, it: pool.imap(fn, it, chunksize=64))
+        else:
+            series = build_series(messages, source=source, revision=options.revision,
+                                  compare_to=compare_n)
     except NoPatchesError as exc:
         text = str(exc)
         if text.startswith(source + ": "):  # the message already names this input
             text = text[len(source) + 2:]
         raise InputError(source, text) from None
+    if b4_trailers:
+        series = _with_b4_trailers(series, b4_trailers)
+        if series.previous is not None:
+            series = replace(series, previous=_with_b4_trailers(series.previous, b4_trailers))
+    if options.compare_to is not None and compare_n is None:
+        other = load_series(options.compare_to, replace(options, compare_to=None,
+                                                        revision=None))
+        series = replace(series, previous=replace(other, previous=None))
+    return series
+
+
+def _with_b4_trailers(series, trailers: dict):
+    """Add the follow-up trailers b4 found (its archive search included) that the
+    thread's own replies did not already give."""
+    from dataclasses import replace
+
+    from reviewkit.model import Person, Trailer
+
+    out = []
+    for p in series.patches:
+        have = {(t.kind, t.person.email) for t in p.trailers if t.person}
+        extra = []
+        for kind, name, email, msgid in trailers.get(p.message_id, []):
+            if (kind, email) in have:
+                continue
+            have.add((kind, email))
+            extra.append(Trailer(kind=kind, value=f"{name} <{email}>",
+                                 person=Person(name=name, email=email), source="reply",
+                                 message_id=msgid or None))
+        out.append(replace(p, trailers=p.trailers + tuple(extra)) if extra else p)
+    return replace(series, patches=tuple(out))
+
+
+def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, int]:
+    """The chosen revision of a fetched thread as an mbox: cover letter, patches in
+    order, then the replies.  Returns (mbox, revision, number of patches)."""
+    from reviewkit.parse.mbox import split_bytes
+    from reviewkit.parse.series import RawMessage, classify
+
+    thread = fetch(source, options)
+    items = []
+    for n, data in split_bytes(thread.mbox):
+        items.append((classify(RawMessage(f"{thread.target.msgid}:{n}", data)), data))
+    versions = sorted({c.patch.version for c, _ in items if c.kind == "patch"})
+    if not versions:
+        raise InputError(source, "the thread holds no patch")
+    chosen = options.revision if options.revision is not None else versions[-1]
+    if chosen not in versions:
+        raise InputError(source, f"no revision v{chosen} in the thread (found: "
+                                 f"{', '.join(f'v{v}' for v in versions)})")
+    covers = [d for c, d in items if c.kind == "cover" and c.patch.version == chosen][:1]
+    patches = sorted(((c.patch.index, d) for c, d in items
+                      if c.kind == "patch" and c.patch.version == chosen), key=lambda x: x[0])
+    replies = [d for c, d in items if c.kind == "reply"]
+    sep = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+    body = b"".join(sep + d.replace(b"\nFrom ", b"\n>From ").rstrip(b"\n") + b"\n\n"
+                    for d in covers + [d for _, d in patches] + replies)
+    return body, chosen, len(patches)
 
 
 def ruleset(options: Options = Options()):
@@ -105,14 +220,30 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
     if result.mode == "diff-only":
         notes.append("no source tree: function context comes from the patch alone "
                      "(use --tree DIR for whole-file context)")
-    return Report(series=series, findings=tuple(sorted(set(findings), key=Finding.sort_key)),
-                  mode=result.mode, notes=tuple(notes), source=source,
-                  lore_url=options.lore_url,
-                  extra={"waived": [(f, w) for f, w in waived],
-                         "rules": {r.id: r for r in rules},
-                         "tree_patches": result.tree_patches})
+    report = Report(series=series, findings=tuple(sorted(set(findings), key=Finding.sort_key)),
+                    mode=result.mode, notes=tuple(notes), source=source,
+                    lore_url=options.lore_url,
+                    extra={"waived": [(f, w) for f, w in waived],
+                           "rules": {r.id: r for r in rules},
+                           "tree_patches": result.tree_patches})
+    comparison = _comparison(series, options, report)
+    if comparison is not None:
+        report.extra["comparison"] = comparison
+    return report
 
 
 def review(source: str, options: Options = Options()) -> Report:
     series = load_series(source, options)
     return review_series(series, options, source=source)
+
+
+def _comparison(series, options: Options, report: Report) -> dict | None:
+    from dataclasses import replace
+
+    from reviewkit.compare import compare
+
+    if series.previous is None:
+        return None
+    old = review_series(replace(series.previous, previous=None),
+                        replace(options, waivers=None), source="")
+    return compare(series, series.previous, report.findings, old.findings)

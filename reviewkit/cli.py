@@ -105,16 +105,34 @@ def review(
     sender: Optional[str] = typer.Option(
         None, "--from", help="From: of reply drafts (default: config, then git's user.name "
                              "and user.email)"),
+    compare_to: Optional[str] = typer.Option(
+        None, "--compare-to", metavar="REV",
+        help="an earlier revision to compare with: N (in the same thread), a Message-ID, "
+             "a URL or a path (default: the nearest older revision in the input)"),
+    lore_url: Optional[str] = typer.Option(
+        None, "--lore-url", metavar="URL",
+        help="public-inbox archive to fetch from (default: $REVIEWKIT_LORE_URL, the config "
+             "file, b4.midmask, https://lore.kernel.org/all)"),
+    refresh: bool = typer.Option(False, "--refresh", help="fetch again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
 ) -> None:
-    """Review a patch series and print what a reviewer would raise."""
+    """Review a patch series and print what a reviewer would raise.
+
+    SOURCE may also be a Message-ID, a lore URL or a patch.msgid.link URL:
+    the thread is fetched with b4, and the newest revision is reviewed.
+    """
+    from dataclasses import replace
+
     from reviewkit import api
     from reviewkit.config import load_config
 
     try:
         config = load_config()
-        options = api.Options(revision=revision, tree=tree, select=_split(select),
-                              ignore=_split(ignore), waivers=waivers,
-                              lore_url=config.lore_url or api.DEFAULT_LORE_URL)
+        options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
+                          revision=revision, tree=tree, select=_split(select),
+                          ignore=_split(ignore), waivers=waivers, compare_to=compare_to)
         _check_patterns(options)
         email_args = _email_args(email_min, sender, config) if format is Format.email else None
         report = api.review(source, options)
@@ -158,6 +176,52 @@ def _render(report, format: Format, output: Optional[Path], config, email_args=N
         colour = output is None and text_render.use_colour(sys.stdout)
         text = text_render.render(report, colour=colour, template_dir=tdir)
         _stream(lambda fp: fp.write(text), output)
+
+
+def _lore_options(api, config, lore_url, refresh, offline, timeout):
+    from reviewkit.sources.lore import choose_archive
+
+    if timeout <= 0 or timeout > 300:
+        raise ReviewkitError("--timeout", "must be between 0 and 300 seconds")
+    if refresh and offline:
+        raise ReviewkitError("--offline", "cannot be combined with --refresh")
+    return api.Options(lore_url=choose_archive(lore_url, config.lore_url), refresh=refresh,
+                       offline=offline, timeout=timeout)
+
+
+@app.command()
+def fetch(
+    source: str = typer.Argument(..., help="a Message-ID, a lore URL or a patch.msgid.link URL"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="mbox to write (default: stdout)"),
+    revision: Optional[int] = typer.Option(None, "--revision", "-r",
+                                           help="this revision (default: the newest)"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to fetch from"),
+    refresh: bool = typer.Option(False, "--refresh", help="fetch again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit"),
+) -> None:
+    """Fetch a series with b4 into an mbox: cover letter, patches in order, replies."""
+    from dataclasses import replace
+
+    from reviewkit import api
+    from reviewkit.config import load_config
+
+    try:
+        options = replace(_lore_options(api, load_config(), lore_url, refresh, offline, timeout),
+                          revision=revision)
+        data, rev, count = api.fetch_mbox(source, options)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    if output is None or str(output) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        _stream(lambda fp: fp.write(data.decode("utf-8", "surrogateescape")), output)
+    typer.echo(f"v{rev}: {count} patch(es)" + (f" written to {output}" if output else ""),
+               err=True)
 
 
 _CONFIDENCE_ORDER = ("high", "medium", "low")

@@ -237,6 +237,7 @@ class Series:
     diagnostics: tuple[Diagnostic, ...] = ()  # broken messages and other input trouble
     versions: tuple[int, ...] = ()  # every revision seen in the input
     source: str = ""
+    previous: "Series | None" = None  # the earlier revision this one is compared with
 
     @property
     def subject(self) -> str:

@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+NETGUARD = Path(__file__).parent / "netguard"
+sys.path.insert(0, str(NETGUARD))
+import netguard  # noqa: E402
+
+netguard.install()  # this process, and (through PYTHONPATH) every Python child below
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed-zap-shmem-uffd"
 EDGE = FIXTURES / "edge"
@@ -28,6 +34,8 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None,
     """Run the installed command for real: exit status, stdout and stderr as a user sees them."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("REVIEWKIT_DEBUG", None)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(NETGUARD)] + [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return subprocess.run([sys.executable, "-m", "reviewkit", *args], input=input,
                           capture_output=True, cwd=cwd or REPO, env=full_env, timeout=120)
 

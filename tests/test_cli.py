@@ -165,7 +165,7 @@ def test_git_range(cli, git_repo):
 def test_unknown_revision_is_an_input_error(cli, git_repo):
     proc = cli("review", "nosuchbranch..HEAD", cwd=git_repo)
     assert proc.returncode == 2
-    assert "nosuchbranch..HEAD: no such file, directory or git revision" in proc.stderr.decode()
+    assert "nosuchbranch..HEAD: no such file, directory, git revision or Message-ID" in proc.stderr.decode()
 
 
 def test_output_is_replaced_whole_and_pipes_are_written_in_place(cli, tmp_path):

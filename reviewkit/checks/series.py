@@ -38,3 +38,24 @@ def changelog_missing(ctx: SeriesContext):
     if any(_CHANGELOG.search(t or "") for t in texts):
         return
     yield Hit(patch=0 if s.cover is not None else None, args={"version": s.version})
+
+
+@check("series/review-tag-on-changed-patch")
+def review_tag_on_changed_patch(ctx: SeriesContext):
+    from reviewkit.compare import changed, match_patches
+
+    prev = ctx.series.previous
+    if prev is None:
+        return
+    matched = match_patches(ctx.series, prev)
+    for p in ctx.series.patches:
+        old = matched.get(p.index)
+        if old is None or not changed(p, old):
+            continue
+        given = {(t.kind, t.person.email) for t in old.trailers
+                 if t.is_review_tag and t.person is not None}
+        for t in p.trailers:
+            if t.source == "patch" and t.is_review_tag and t.person is not None \
+                    and (t.kind, t.person.email) in given:
+                yield Hit(patch=p.index, args={"tag": f"{t.kind}: {t.value}",
+                                               "old": prev.version, "new": ctx.series.version})

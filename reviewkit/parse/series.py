@@ -115,10 +115,13 @@ def classify(raw: RawMessage) -> Classified:
 
 
 def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
-                 revision: int | None = None, mapper=map) -> Series:
+                 revision: int | None = None, mapper=map,
+                 compare_to: int | None = None) -> Series:
     """Assemble a Series from the messages of one series or thread.
 
     ``revision`` picks a version when the input holds several (default: newest).
+    When the input also holds an earlier revision (the nearest older one, or
+    ``compare_to``), it is assembled too and attached as ``previous``.
     ``mapper`` applies ``classify`` to the messages (the caller may pass a
     process pool's ``imap`` for a large input).  Raises NoPatchesError when
     nothing reviewable is found.
@@ -146,13 +149,26 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
 
     versions = sorted({p.version for p in patches})
     chosen = revision if revision is not None else versions[-1]
-    if chosen not in versions:
-        raise NoPatchesError(
-            f"no revision v{chosen} in the input (found: {', '.join(f'v{v}' for v in versions)})")
+    for want in (chosen, compare_to):
+        if want is not None and want not in versions:
+            raise NoPatchesError(f"no revision v{want} in the input (found: "
+                                 f"{', '.join(f'v{v}' for v in versions)})")
+    series = _assemble(patches, covers, replies, diagnostics, chosen, versions, source)
+    older = compare_to if compare_to is not None else max(
+        (v for v in versions if v < chosen), default=None)
+    if older is not None and older != chosen:
+        previous = _assemble(patches, covers, replies, [], older, versions, source)
+        series = replace(series, previous=previous)
+    return series
+
+
+def _assemble(patches: list[Patch], covers: list[Patch], replies: list[Reply],
+              diagnostics: list[Diagnostic], chosen: int, versions: list[int],
+              source: str) -> Series:
+    """The Series of one revision: ordered, gaps and duplicates noted, replies attached."""
+    diagnostics = list(diagnostics)
     selected = [p for p in patches if p.version == chosen]
     cover = next((c for c in covers if c.version == chosen), None)
-
-    # order, duplicates, gaps
     by_index: dict[int, Patch] = {}
     duplicates: list[int] = []
     for p in selected:

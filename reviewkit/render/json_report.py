@@ -61,6 +61,7 @@ def to_dict(report: Report, *, patches: bool = True) -> dict:
         },
         "findings": [f.to_json() for f in report.findings],
         "counts": report.counts(),
+        "comparison": report.extra.get("comparison"),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from reviewkit.report import Finding, Report
@@ -54,7 +55,24 @@ def render(report: Report, *, colour: bool = False, template_dir: Path | None = 
     for f in report.findings:
         per_patch.setdefault(f.patch, []).append(f)
     counts = report.counts()
+    comparison = report.extra.get("comparison")
+    rows = {r["index"]: r for r in comparison["patches"]} if comparison else {}
+
+    def since(p) -> str:
+        row = rows.get(p.index)
+        if row is None:
+            return ""
+        parts = [row["changed"]]
+        for key in ("new", "fixed", "persisting"):
+            if row[key]:
+                counted = Counter(row[key])
+                parts.append(f"{key}: " + ", ".join(
+                    rule + (f" (x{n})" if n > 1 else "") for rule, n in sorted(counted.items())))
+        return "; ".join(parts)
+
     return env.get_template("text.j2").render(
+        comparison=comparison,
+        since=since,
         report=report,
         series=s,
         cover=s.cover,

@@ -140,7 +140,4 @@ def open_local(source: str, cwd: Path | None = None) -> Iterator[RawMessage]:
         return read_path(path, source)
     if is_git_repo(cwd) and git_revision_exists(source, cwd):
         return read_git_range(source, cwd)
-    if looks_remote(source):
-        raise InputError(source, "fetching from a lore archive needs the lore source (not "
-                                 "available in this build)")
-    raise InputError(source, "no such file, directory or git revision")
+    raise InputError(source, "no such file, directory, git revision or Message-ID")
