@@ -297,3 +297,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(report):
         os.environ.pop("NO_COLOR", None)
         if old is not None:
             os.environ["NO_COLOR"] = old
+
+
+def test_html_shows_the_comparison_with_an_earlier_revision(tmp_path):
+    both = tmp_path / "both.mbox"
+    both.write_bytes((REPO / "tests" / "fixtures" / "lore" / "zap-v3-thread.mbox").read_bytes()
+                     + (REPO / EXAMPLE).read_bytes())
+    rep = api.review(str(both))
+    page = html.render(rep)
+    assert '<section id="comparison">' in page and "<h2>Since v3</h2>" in page
+    rows = re.findall(r"<tr><td>(\d)</td><td>(\w+)</td>", page.split('id="comparison"')[1])
+    assert rows == [("1", "unchanged"), ("2", "unchanged"), ("3", "changed"), ("4", "unchanged")]
+    assert loaded_or_active(page) == []

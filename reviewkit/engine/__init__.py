@@ -198,7 +198,10 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
                         else ruleset.checks[rule.id](ctx))
                 for hit in hits:
                     fc = next((f for f in files if f.path == hit.path), None)
-                    findings.append(_finding(rule, hit, p, files, _complete(fc, hit)))
+                    # only rules that read whole functions or files lose confidence
+                    # when the patch shows them in part
+                    complete = rule.scope not in ("function", "file") or _complete(fc, hit)
+                    findings.append(_finding(rule, hit, p, files, complete))
             except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
                 findings.append(_crash(rule, exc, p))
     for rule in rules:
