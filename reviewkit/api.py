@@ -75,17 +75,24 @@ def fetch(source: str, options: Options = Options()):
 
 
 def _messages(source: str, options: Options):
-    """(raw messages, b4's trailers or None) for SOURCE, local or remote."""
+    """(raw messages, b4's trailers or None, notes) for SOURCE, local or remote."""
     if _remote_target(source, options) is not None:
+        import time
+
         from reviewkit.parse.mbox import split_bytes
         from reviewkit.parse.series import RawMessage
 
         thread = fetch(source, options)
         msgs = [RawMessage(f"{thread.target.msgid}:{n}", d) for n, d in split_bytes(thread.mbox)]
-        return msgs, thread.trailers
+        notes = [f"fetched {thread.target.thread_url}"]
+        if thread.cached_at is not None:
+            minutes = max(0, int((time.time() - thread.cached_at) // 60))
+            notes = [f"thread from the cache, fetched {minutes} min ago from "
+                     f"{thread.target.thread_url} (--refresh fetches it again)"]
+        return msgs, thread.trailers, notes
     from reviewkit.sources.local import open_local
 
-    return open_local(source, options.cwd), None
+    return open_local(source, options.cwd), None, []
 
 
 def _revision_number(value: str | None) -> int | None:
@@ -96,11 +103,16 @@ def _revision_number(value: str | None) -> int | None:
 
 
 def load_series(source: str, options: Options = Options()):
+    return _load(source, options)[0]
+
+
+def _load(source: str, options: Options):
+    """(Series, notes about where it came from)."""
     from dataclasses import replace
 
     from reviewkit.parse.series import NoPatchesError, build_series
 
-    messages, b4_trailers = _messages(source, options)
+    messages, b4_trailers, notes = _messages(source, options)
     compare_n = _revision_number(options.compare_to)
     workers = os.cpu_count() or 1
     try:
@@ -127,7 +139,7 @@ def load_series(source: str, options: Options = Options()):
         other = load_series(options.compare_to, replace(options, compare_to=None,
                                                         revision=None))
         series = replace(series, previous=replace(other, previous=None))
-    return series
+    return series, notes
 
 
 def _with_b4_trailers(series, trailers: dict):
@@ -233,8 +245,11 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
 
 
 def review(source: str, options: Options = Options()) -> Report:
-    series = load_series(source, options)
-    return review_series(series, options, source=source)
+    from dataclasses import replace
+
+    series, notes = _load(source, options)
+    report = review_series(series, options, source=source)
+    return replace(report, notes=tuple(notes) + report.notes) if notes else report
 
 
 def _comparison(series, options: Options, report: Report) -> dict | None:

@@ -10,8 +10,6 @@ EXIT_USAGE = 2
 class ReviewkitError(Exception):
     """A user-facing error: the message names the input and fits on one line."""
 
-    exit_code = EXIT_USAGE
-
     def __init__(self, source: str, problem: str) -> None:
         self.source = source
         self.problem = problem

@@ -38,14 +38,6 @@ class Subject:
     is_reply: bool = False  # Re:, Aw:, Sv: ...
     is_patch: bool = False  # has a PATCH (or PULL) tag
 
-    @property
-    def is_rfc(self) -> bool:
-        return any(p.upper() == "RFC" for p in self.prefixes)
-
-    @property
-    def is_resend(self) -> bool:
-        return any(p.upper() == "RESEND" for p in self.prefixes)
-
 
 @dataclass(frozen=True, slots=True)
 class Trailer:
@@ -213,16 +205,8 @@ class Patch:
     def is_cover(self) -> bool:
         return not self.files and self.subject.index == 0
 
-    @property
-    def has_diff(self) -> bool:
-        return bool(self.files)
-
     def trailers_of(self, *kinds: str) -> list[Trailer]:
         return [t for t in self.trailers if t.kind in kinds]
-
-    @property
-    def body_trailers(self) -> tuple[Trailer, ...]:
-        return tuple(t for t in self.trailers if t.source == "patch")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from reviewkit.model import Series
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
-CONFIDENCES = ("high", "medium", "low")
 
 
 @dataclass(frozen=True)

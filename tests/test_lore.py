@@ -333,3 +333,10 @@ def test_b4_state_does_not_leak_between_calls(home, server, one_thread_server):
     assert [m for m, _ in one_thread_server.requests].count("GET") == 1
     assert (b4.LORENODE, b4.MAIN_CONFIG, b4.REQSESSION) == before
     assert os.environ["GIT_CONFIG_GLOBAL"] == str(home / ".gitconfig")
+
+
+def test_the_report_says_where_the_thread_came_from(home, server):
+    first = report(cli("review", V4_COVER, "--lore-url", server.base, "-f", "json"))
+    assert first["notes"][0] == f"fetched {server.base}/{V4_COVER}/t.mbox.gz"
+    again = report(cli("review", V4_COVER, "--lore-url", server.base, "-f", "json"))
+    assert again["notes"][0].startswith("thread from the cache, fetched 0 min ago from ")

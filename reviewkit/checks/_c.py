@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable
 
 from reviewkit.engine.cfunc import Function
-from reviewkit.model import Line
 
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
 _CONTROL = re.compile(r"^(\}\s*)?(else\b|if\s*\(|while\s*\(|for\s*\(|switch\s*\(|case\b|do\b)")
@@ -115,10 +113,3 @@ def index_of(lines: list[tuple[int, str]], number: int) -> int | None:
             return i
     return None
 
-
-def added_numbers(lines: Iterable[Line]) -> set[int]:
-    return {ln.new_no for ln in lines if ln.kind == "+" and ln.new_no is not None}
-
-
-def mentions(text: str, rx: re.Pattern) -> bool:
-    return any(rx.search(code(t)) for t in text.split("\n"))

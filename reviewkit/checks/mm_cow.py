@@ -36,9 +36,8 @@ _DMA_CHECK = re.compile(r"\b((page|folio)_needs_cow_for_dma|page_try_dup_anon_rm
 
 @check("mm/cow-reuse-by-refcount")
 def reuse_by_refcount(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None or fc.name is None or not _WP_PATH.search(fc.name):
+    for fc, f in ctx.with_post():
+        if fc.name is None or not _WP_PATH.search(fc.name):
             continue
         if any(_EXCLUSIVE.search(code(t)) for _, t in f.lines):
             continue
@@ -53,9 +52,8 @@ def reuse_by_refcount(ctx: PatchContext):
 
 @check("mm/cow-fork-shares-pinned-page")
 def fork_shares_pinned(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None or fc.name is None or not _FORK_PATH.match(fc.name):
+    for fc, f in ctx.with_post():
+        if fc.name is None or not _FORK_PATH.match(fc.name):
             continue
         post = [code(t) for _, t in f.lines]
         if any(_DMA_CHECK.search(t) for t in post):

@@ -47,9 +47,8 @@ def _changed(fc) -> set[int]:
 def _wrong_release(ctx: PatchContext, acquires, releases, skip=lambda f: False):
     """Calls of ``releases`` on pages a call of ``acquires`` took, in one function,
     where the patch adds either side."""
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None or skip(f):
+    for fc, f in ctx.with_post():
+        if skip(f):
             continue
         taken = [c for c in f.calls if acquires(c)]
         if not taken:
@@ -87,10 +86,7 @@ def get_released_with_unpin(ctx: PatchContext):
 
 @check("mm/pin-dma-write-without-dirty")
 def dma_write_without_dirty(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None:
-            continue
+    for fc, f in ctx.with_post():
         pins = [c for c in f.calls if _PIN.match(c.name)]
         if not pins:
             continue

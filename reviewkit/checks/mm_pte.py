@@ -36,10 +36,7 @@ def _used(text: str, var: str) -> bool:
 
 @check("mm/pte-used-after-unmap")
 def pte_used_after_unmap(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None:
-            continue
+    for fc, f in ctx.with_post():
         lines = function_lines(f)
         changed = {ln.new_no for ln in fc.added}
         for i, (n, t) in enumerate(lines):

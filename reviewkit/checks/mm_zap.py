@@ -23,10 +23,7 @@ def _details_vars(f) -> list[str]:
 
 @check("mm/zap-details-deref-unchecked")
 def details_deref_unchecked(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None:
-            continue
+    for fc, f in ctx.with_post():
         names = _details_vars(f)
         if not names:
             continue
@@ -70,10 +67,7 @@ _PRESENCE = re.compile(
 
 @check("mm/zap-details-presence-as-policy")
 def details_presence_as_policy(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None:
-            continue
+    for fc, f in ctx.with_post():
         names = set(_details_vars(f))
         if not names:
             continue
@@ -92,9 +86,8 @@ def details_presence_as_policy(ctx: PatchContext):
 
 @check("mm/zap-details-skip-helper-sense")
 def skip_helper_sense(ctx: PatchContext):
-    for fc in ctx.functions:
-        f = fc.post
-        if f is None or "skip" not in f.name or not _details_vars(f):
+    for fc, f in ctx.with_post():
+        if "skip" not in f.name or not _details_vars(f):
             continue
         head = " ".join(t for n, t in f.lines[:3])
         if not re.search(r"\bbool\b", head):

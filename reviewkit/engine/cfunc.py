@@ -72,12 +72,6 @@ class Function:
         rx = re.compile(pattern)
         return any(rx.search(v.type) for v in self.vars())
 
-    def var_type(self, name: str) -> str | None:
-        for v in self.vars():
-            if v.name == name:
-                return v.type
-        return None
-
     def calls_to(self, *names: str) -> list[Call]:
         return [c for c in self.calls if c.name in names]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Iterator
 
 from reviewkit.engine.cfunc import Function, parse_functions, partial_functions
 from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
@@ -110,10 +111,6 @@ class FileImage:
         """Every function in this file that calls ``target``, directly or not."""
         return _closure(self.callers, target)
 
-    def text_between(self, start: int, end: int) -> str:
-        return "\n".join(self.lines.get(i, "") for i in range(start, end + 1)
-                         if i in self.lines)
-
 
 def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
     seen: set[str] = set()
@@ -141,14 +138,6 @@ class FunctionChange:
     def complete(self) -> bool:
         f = self.post or self.pre
         return bool(f and f.complete)
-
-    @property
-    def added_text(self) -> str:
-        return "\n".join(ln.text for ln in self.added)
-
-    @property
-    def removed_text(self) -> str:
-        return "\n".join(ln.text for ln in self.removed)
 
 
 @dataclass
@@ -316,8 +305,11 @@ class PatchContext:
     def functions(self) -> list[FunctionChange]:
         return [fc for f in self.files for fc in f.functions]
 
-    def file(self, path: str) -> FileChange | None:
-        return next((f for f in self.files if f.path == path), None)
+    def with_post(self) -> Iterator[tuple[FunctionChange, Function]]:
+        """The changed functions that still exist after the patch, with their post-image."""
+        for fc in self.functions:
+            if fc.post is not None:
+                yield fc, fc.post
 
 
 @dataclass

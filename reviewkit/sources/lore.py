@@ -114,7 +114,7 @@ class Thread:
     mbox: bytes  # mboxrd, the strict thread of the message asked for
     revisions: tuple[int, ...]
     trailers: dict  # patch Message-ID -> [[kind, name, email, from Message-ID], ...] per b4
-    from_cache: bool = False
+    cached_at: float | None = None  # when the cached copy used was fetched; None: fetched now
 
 
 def _quiet_loggers() -> None:
@@ -219,7 +219,7 @@ def fetch_thread(target: Target, *, timeout: float = 5.0, cache=None, refresh: b
         if entry is not None and (offline or time.time() - entry.fetched < ttl):
             return Thread(target=target, mbox=entry.mbox,
                           revisions=tuple(entry.meta.get("revisions", ())),
-                          trailers=entry.meta.get("trailers", {}), from_cache=True)
+                          trailers=entry.meta.get("trailers", {}), cached_at=entry.fetched)
     if offline:
         raise LoreError(target.msgid, "not in the cache, and --offline forbids fetching",
                         target.thread_url)
