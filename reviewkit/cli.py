@@ -21,7 +21,6 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     help="Review Linux kernel patch series (mm first) the way senior reviewers do.",
 )
 
@@ -303,6 +302,8 @@ def check(
     from reviewkit.config import load_config
     from reviewkit.sources import selfreview
 
+    if format is Format.email:
+        _fail("--format email is for replying to others' patches; use review")
     try:
         config = load_config()
         options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
@@ -311,8 +312,6 @@ def check(
         report = selfreview.review_commits(rng, Path.cwd(), options)
     except ReviewkitError as exc:
         _fail(str(exc))
-    if format is Format.email:
-        _fail("--format email is for replying to others' patches; use review")
     _emit(report, format, output, config)
     raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
 
@@ -358,7 +357,7 @@ def _check_patterns(options) -> None:
                 raise ReviewkitError(flag, f"{p!r} matches no rule (see 'reviewkit rules list')")
 
 
-rules_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+rules_app = typer.Typer(add_completion=False, no_args_is_help=True,
                         help="List the rules and show their documentation and examples.")
 app.add_typer(rules_app, name="rules")
 
