@@ -46,8 +46,9 @@ class Trailer:
     kind: str  # canonical spelling: Signed-off-by, Reviewed-by, Fixes, Cc ...
     value: str
     person: Person | None = None  # for person trailers (Signed-off-by, Acked-by, Cc ...)
-    source: str = "patch"  # patch | reply | cover
+    source: str = "patch"  # patch: in the commit message; reply: given in a follow-up
     message_id: str | None = None  # where a reply trailer was given
+    given_on: str = "patch"  # what the reply answered: this patch, or the cover letter
 
     @property
     def is_review_tag(self) -> bool:
@@ -60,6 +61,7 @@ class Trailer:
             "name": self.person.name if self.person else None,
             "email": self.person.email if self.person else None,
             "source": self.source,
+            "given_on": self.given_on,
             "message_id": self.message_id,
         }
 

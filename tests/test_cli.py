@@ -38,6 +38,7 @@ def test_json_report_schema_on_the_example(cli):
     acks = [t for t in s["patches"][1]["trailers"] if t["kind"] == "Acked-by"]
     assert acks == [{"kind": "Acked-by", "value": "Hugh Dickins <hughd@google.com>",
                      "name": "Hugh Dickins", "email": "hughd@google.com", "source": "reply",
+                     "given_on": "patch",
                      "message_id": "7b877ef5-9dd5-97ed-dd1a-36dbf5d02547@google.com"}]
     for f in rep["findings"]:
         assert set(f) >= {"rule", "severity", "confidence", "patch", "path", "line", "message"}

@@ -96,6 +96,7 @@ def test_review_by_message_id(home, server):
     acks = [t for t in s["patches"][1]["trailers"] if t["kind"] == "Acked-by"]
     assert acks == [{"kind": "Acked-by", "value": "Hugh Dickins <hughd@google.com>",
                      "name": "Hugh Dickins", "email": "hughd@google.com", "source": "reply",
+                     "given_on": "patch",
                      "message_id": "7b877ef5-9dd5-97ed-dd1a-36dbf5d02547@google.com"}]
     own = [t for t in s["patches"][1]["trailers"] if t["source"] == "patch"
            and t["kind"] == "Reviewed-by"]

@@ -162,3 +162,19 @@ def test_in_body_from_overrides_sender_and_notes_below_the_line():
     assert p.notes == "v3: fixed the thing [Hugh]\nv2: rebased"
     assert p.diffstat.splitlines()[0] == " x.c | 2 +-"
     assert p.version == 3 and p.index == 1 and p.total == 1
+
+
+def test_a_tag_given_on_the_cover_letter_applies_to_every_patch():
+    series_mbox = (EDGE / "missing-3of5.mbox").read_bytes()
+    ack = (b"From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: Bob Maintainer <bob@example.org>\n"
+           b"Subject: Re: [PATCH v2 0/5] demo: a series\nMessage-ID: <ack-1@example.org>\n"
+           b"In-Reply-To: <miss-0@example.org>\nReferences: <miss-0@example.org>\n\n"
+           b"> This is the cover letter.\n\nFor the series:\n"
+           b"Acked-by: Bob Maintainer <bob@example.org>\n\n")
+    s = build_series([RawMessage(f"m:{n}", d) for n, d in split_bytes(series_mbox + ack)])
+    assert [r.message_id for r in s.cover.replies] == ["ack-1@example.org"]
+    for p in s.patches:
+        tags = [(t.kind, t.person.email, t.source, t.given_on, t.message_id)
+                for t in p.trailers if t.is_review_tag]
+        assert tags == [("Acked-by", "bob@example.org", "reply", "cover", "ack-1@example.org")]
+        assert p.replies == ()

@@ -247,13 +247,13 @@ def _attach_replies(patches: list[Patch], cover: Patch | None,
     cover_tags = [t for r in cover_replies for t in r.trailers]
     if cover is not None:
         cover = replace(cover, replies=tuple(cover_replies),
-                        trailers=cover.trailers + tuple(replace(t, source="cover")
+                        trailers=cover.trailers + tuple(replace(t, given_on="cover")
                                                         for t in cover_tags))
     out = []
     for p in patches:
         mine = sorted(per_target.get(p.message_id, []), key=key)
         extra = [t for r in mine for t in r.trailers]
-        extra += [replace(t, source="cover") for t in cover_tags]
+        extra += [replace(t, given_on="cover") for t in cover_tags]
         out.append(replace(p, replies=tuple(mine), trailers=p.trailers + _dedupe(p.trailers, extra)))
     return out, cover, sorted(loose, key=key)
 

@@ -30,7 +30,9 @@ def _review_tags(p) -> str:
         if not t.is_review_tag:
             continue
         who = t.person.name if t.person and t.person.name else t.value
-        parts.append(f"{t.kind}: {who}" + ("" if t.source == "patch" else f" ({t.source})"))
+        where = "" if t.source == "patch" else (
+            " (reply to the cover letter)" if t.given_on == "cover" else " (reply)")
+        parts.append(f"{t.kind}: {who}{where}")
     return "; ".join(parts)
 
 
