@@ -19,7 +19,7 @@ if have_all; then
   exit 0
 fi
 
-for tool in apt-get dpkg-deb tar xz; do
+for tool in apt-get dpkg-deb tar python3; do
   command -v "$tool" >/dev/null || { echo "fetch-linux-source: $tool is not available" >&2; exit 3; }
 done
 
@@ -33,8 +33,24 @@ fi
 deb=$(ls linux-source-6.1_*.deb)
 dpkg-deb --fsys-tarfile "$deb" | tar -x ./usr/src/linux-source-6.1.tar.xz
 mkdir -p extract
-tar -xJf usr/src/linux-source-6.1.tar.xz -C extract --strip-components=1 \
-  "${files[@]/#/linux-source-6.1/}"
+# stream the .tar.xz once and keep only the wanted members (no xz binary needed)
+python3 - usr/src/linux-source-6.1.tar.xz extract "${files[@]}" <<'PY'
+import sys, tarfile
+from pathlib import Path
+src, dest, wanted = sys.argv[1], Path(sys.argv[2]), set(sys.argv[3:])
+with tarfile.open(src, "r|xz") as tar:
+    for member in tar:
+        name = member.name.split("/", 1)[1] if "/" in member.name else ""
+        if name in wanted and member.isfile():
+            out = dest / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(tar.extractfile(member).read())
+            wanted.discard(name)
+            if not wanted:
+                break
+if wanted:
+    sys.exit("fetch-linux-source: missing from the archive: " + " ".join(sorted(wanted)))
+PY
 echo "${deb%_all.deb}" > extract/DEBIAN-PACKAGE
 mkdir -p "$(dirname "$dest")"
 rm -rf "$dest.tmp.$$"
