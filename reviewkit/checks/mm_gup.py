@@ -80,7 +80,9 @@ def must_unshare_null_vma(ctx: PatchContext):
             if c.line not in added or c.line in fired or fname in explained:
                 continue
             via = _slow_context(img, fname)
-            if via is None:
+            if via is None or (via == fname and len(c.args) == 2):
+                # GUP-fast only; or a kernel whose gup_must_unshare() takes no VMA
+                # at all, called where the VMA is known: nothing to pass it in
                 continue
             fired.add(c.line)
             yield Hit(line=c.line, path=fchange.path, function=fname,

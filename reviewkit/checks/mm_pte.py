@@ -18,7 +18,9 @@ _JUMP = re.compile(r"^\s*(return\b|goto\b|break\s*;|continue\s*;)")
 
 
 def _reassigned(text: str, var: str) -> bool:
-    return re.search(rf"(?<![\w>.]){re.escape(var)}\s*=(?!=)", text) is not None
+    """Assigned, or handed by address to a function that maps it (follow_pte(.., &ptep, ..))."""
+    v = re.escape(var)
+    return re.search(rf"(?<![\w>.]){v}\s*=(?!=)|&\s*{v}\b(?!\s*->)", text) is not None
 
 
 def _used(text: str, var: str) -> bool:

@@ -34,10 +34,10 @@ def details_deref_unchecked(ctx: PatchContext):
                 m = re.search(rf"\b{name}->", text)
                 if not m:
                     continue
-                before = text[:m.start()]
+                i = index_of(lines, ln.new_no)
+                before = _statement_head(lines, i) + text[:m.start()]
                 if re.search(rf"\b{name}\s*&&|!\s*{name}\s*\|\||\b{name}\s*\?", before):
                     continue
-                i = index_of(lines, ln.new_no)
                 heads = guards(lines, i) if i is not None else []
                 if any(re.search(rf"(?<![!\w]){name}\b(?!\s*->|\s*==\s*NULL)", h) and
                        not re.search(rf"!\s*{name}\b", h) for h in heads):
@@ -47,6 +47,19 @@ def details_deref_unchecked(ctx: PatchContext):
                 yield Hit(line=ln.new_no, path=fc.path, function=f.name,
                           args={"func": f.name, "var": name})
                 break
+
+
+def _statement_head(lines, i) -> str:
+    """The earlier lines of the statement that line ``i`` continues."""
+    if i is None:
+        return ""
+    parts = []
+    for j in range(i - 1, -1, -1):
+        t = code(lines[j][1]).rstrip()
+        if not t or t.endswith((";", "{", "}", ":")):
+            break
+        parts.append(t)
+    return " ".join(reversed(parts)) + " "
 
 
 def _checked_earlier(lines, i, name) -> bool:
