@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
-from reviewkit.engine.cfunc import Function
+from reviewkit.engine.cfunc import Function, code  # noqa: F401 - code is shared
 
-_BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
 _CONTROL = re.compile(r"^(\}\s*)?(else\b|if\s*\(|while\s*\(|for\s*\(|switch\s*\(|case\b|do\b)")
 _ENDS_STATEMENT = re.compile(r"([;{}:]|\*/)\s*$")
 
@@ -18,18 +16,6 @@ DIRTY_PAGE_CALL = re.compile(
     r"folio_mark_dirty_lock|__folio_mark_dirty|folio_set_dirty|__set_page_dirty_nobuffers|"
     r"__set_page_dirty_no_writeback|filemap_dirty_folio|mark_page_dirty_in_slot)\s*\(")
 MKDIRTY = re.compile(r"\b(pte|pmd|pud|huge_pte)_mkdirty\s*\(")
-
-
-@lru_cache(maxsize=65536)
-def code(text: str) -> str:
-    """The line without comments (block comments on the line, // tails)."""
-    text = _BLOCK_COMMENT.sub(" ", text)
-    if "//" in text:
-        text = text.split("//", 1)[0]
-    s = text.strip()
-    if s.startswith(("*", "/*")):
-        return ""
-    return text
 
 
 def indent(text: str) -> int:

@@ -34,6 +34,21 @@ _ZAP_PATH = re.compile(r"zap|unmap|move|remap|madvise_free|migrate|split|collaps
                        r"try_to_|clear_\w*pte|free_pte")
 
 
+_UNMAP_PATH = re.compile(r"zap|unmap|madvise_free|try_to_")
+_PAGE_REF = re.compile(r"\b(struct (page|folio) \*|\w*(page|folio)\w*\s*\()")
+_SET_ENTRY = re.compile(r"\bset_(pte|pmd|pud|huge_pte)_at\s*\(|\bset_ptes\s*\(")
+
+
+def _moved(clear_line: str, post_code: list[str]) -> bool:
+    """The cleared entry is installed again (mremap-style moves keep its dirty bit)."""
+    m = re.match(r"\s*(?:\w+\s+)?(\w+)\s*=", clear_line)
+    if not m:
+        return False
+    var = m.group(1)
+    return any(_SET_ENTRY.search(t) and re.search(rf"\b{var}\b", t.split("(", 1)[1])
+               for t in post_code)
+
+
 @check("mm/dirty-page-dirty-removed")
 def page_dirty_removed(ctx: PatchContext):
     patch_mkdirty = [
@@ -115,12 +130,15 @@ def dirty_lost_on_clear(ctx: PatchContext):
             yield Hit(old_line=ln.old_no, path=fc.path, function=fc.name,
                       args={"func": fc.name, "what": "the dirty-bit transfer was removed"})
             continue
-        # (i) a clear added where the whole function is known to carry nothing over
-        if not fc.post.complete:
+        # (i) a clear added in a zap/unmap path, known whole, with a page or folio the
+        #     dirty bit should reach, and the old entry not moved to a new slot
+        if not fc.post.complete or not _UNMAP_PATH.search(fc.name) \
+                or not any(_PAGE_REF.search(t) for t in post_code):
             continue
         for ln in fc.added:
-            m = _CLEAR.search(code(ln.text))
-            if m:
+            c = code(ln.text)
+            m = _CLEAR.search(c)
+            if m and not _moved(c, post_code):
                 yield Hit(line=ln.new_no, path=fc.path, function=fc.name,
                           args={"func": fc.name, "what": f"{m.group(1)}() was added"})
                 break

@@ -8,6 +8,8 @@ where the VMA is known and needed (R/O long-term pins of shared file hugetlb).
 
 from __future__ import annotations
 
+import re
+
 from reviewkit.checks._c import code
 from reviewkit.engine.cfunc import Call, Function
 from reviewkit.engine.context import FileImage, PatchContext
@@ -20,6 +22,17 @@ _UNSHARE = "gup_must_unshare"
 def _no_vma(call: Call) -> bool:
     # gup_must_unshare(vma, flags, page) since 6.5; (flags, page) before
     return len(call.args) == 2 or (bool(call.args) and call.args[0] in ("NULL", "0"))
+
+
+_FAST_ROOT = re.compile(r"^(gup_fast\w*|gup_(pgd|p4d|pud|pmd|pte)_range|lockless_pages_from_mm|"
+                        r"internal_get_user_pages_fast|\w*_user_pages_fast\w*)$")
+
+
+def _gup_fast(img: FileImage, name: str) -> bool:
+    """Whether ``name`` belongs to the GUP-fast walk (reached from its entry points)."""
+    if _FAST_ROOT.match(name):
+        return True
+    return any(_FAST_ROOT.match(caller) for caller in img.reached_from(name))
 
 
 def _has_vma(f: Function) -> bool:
@@ -66,6 +79,9 @@ def must_unshare_null_vma(ctx: PatchContext):
                     continue  # slow path calling slow path: the boundary is further down
                 targets = ({c.name} | img.reaches(c.name)) & set(bad)
                 targets.discard(f.name)
+                # with the old two-argument API there is no VMA to pass: what matters
+                # then is only a GUP-fast helper now shared with slow GUP (seed 002)
+                targets = {t for t in targets if len(bad[t].args) != 2 or _gup_fast(img, t)}
                 if not targets:
                     continue
                 inner = sorted(targets)[0]
@@ -80,9 +96,9 @@ def must_unshare_null_vma(ctx: PatchContext):
             if c.line not in added or c.line in fired or fname in explained:
                 continue
             via = _slow_context(img, fname)
-            if via is None or (via == fname and len(c.args) == 2):
-                # GUP-fast only; or a kernel whose gup_must_unshare() takes no VMA
-                # at all, called where the VMA is known: nothing to pass it in
+            if via is None or (len(c.args) == 2 and (via == fname or not _gup_fast(img, fname))):
+                # GUP-fast only; or a kernel whose gup_must_unshare() takes no VMA at all,
+                # outside the GUP-fast walk: there is no VMA to pass, and no fast helper
                 continue
             fired.add(c.line)
             yield Hit(line=c.line, path=fchange.path, function=fname,

@@ -84,6 +84,18 @@ def get_released_with_unpin(ctx: PatchContext):
                               skip=lambda f: any(_PIN.match(c.name) for c in f.calls))
 
 
+def _handed_over(f, names: set[str], start: int, end: int) -> bool:
+    """A call between the pin and the release takes the page array itself (for I/O:
+    a scatterlist, a DMA mapping, a device), not just one page to look at."""
+    for c in f.calls:
+        if start < c.line < end and not _PIN.match(c.name) and not _UNPIN.match(c.name):
+            for a in c.args:
+                if re.fullmatch(r"&?\s*([\w.>-]+)(\s*\+\s*\w+)?", a) and \
+                        re.sub(r"^&\s*|\s*\+.*$", "", a) in names:
+                    return True
+    return False
+
+
 @check("mm/pin-dma-write-without-dirty")
 def dma_write_without_dirty(ctx: PatchContext):
     for fc, f in ctx.with_post():
@@ -97,9 +109,13 @@ def dma_write_without_dirty(ctx: PatchContext):
             continue
         changed = _changed(fc)
         touched = any(c.line in changed for c in pins)
+        names = set().union(*(_pages_arg(c) for c in pins))
+        first = min(c.line for c in pins)
         for c in f.calls:
             if not _UNPIN_CLEAN.match(c.name) or not (touched or c.line in changed):
                 continue
+            if not _handed_over(f, names, first, c.line):
+                continue  # released before any I/O (an error path): nothing was written
             before = [d for d in f.calls if d.line < c.line and re.match(
                 r"^(set_page_dirty(_lock)?|folio_mark_dirty(_lock)?|SetPageDirty)$", d.name)]
             if before:

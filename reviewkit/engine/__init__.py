@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Iterable
 
+from reviewkit.engine.cfunc import code
 from reviewkit.engine.context import (FileChange, PatchContext, SeriesContext, diff_only_changes,
                                       lower, tree_changes)
 from reviewkit.engine.manifest import Rule, load_manifests
@@ -146,8 +147,8 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
                     continue
                 if m.near is not None:
                     lo, hi = max(0, i - m.near_lines), i + m.near_lines + 1
-                    if not any(m.near.search(x.text) for x in h.lines[lo:hi]):
-                        continue
+                    if not any(m.near.search(code(x.text)) for x in h.lines[lo:hi]):
+                        continue  # comments do not count: they say nothing of intent
                 img = fc.post if ln.kind == "+" else fc.pre
                 func = img.function_at(ln.new_no if ln.kind == "+" else ln.old_no) if img else None
                 if m.unless_function is not None and func is not None and (

@@ -32,6 +32,22 @@ _FUNC_START = re.compile(
     r"(?:[A-Za-z_][\w\s\*]*?[\s\*])?([A-Za-z_]\w*)\s*\(")
 
 
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
+
+
+@lru_cache(maxsize=65536)
+def code(text: str) -> str:
+    """The line without comments (block comments on the line, // tails)."""
+    text = _BLOCK_COMMENT.sub(" ", text)
+    if "//" in text:
+        text = text.split("//", 1)[0]
+    s = text.strip()
+    if s.startswith(("*", "/*")):
+        return ""
+    return text
+
+
+
 def blank_attributes(text: str) -> str:
     return _ATTRS.sub(lambda m: " " * len(m.group(0)), text)
 
