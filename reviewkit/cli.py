@@ -79,7 +79,9 @@ _TREE_HELP = ("a source tree at the series' base: whole-file function context (t
 @app.command()
 def review(
     source: str = typer.Argument(
-        ..., help="mbox, .eml/.patch, format-patch directory, '-' for stdin, or a git range"),
+        ..., metavar="SOURCE",
+        help="mbox, .eml/.patch, format-patch directory, '-' for stdin, a git range, "
+             "a Message-ID or a lore URL"),
     format: Format = typer.Option(Format.text, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
@@ -190,7 +192,8 @@ def _lore_options(api, config, lore_url, refresh, offline, timeout):
 
 @app.command()
 def fetch(
-    source: str = typer.Argument(..., help="a Message-ID, a lore URL or a patch.msgid.link URL"),
+    source: str = typer.Argument(..., metavar="SOURCE",
+                                 help="a Message-ID, a lore URL or a patch.msgid.link URL"),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="mbox to write (default: stdout)"),
     revision: Optional[int] = typer.Option(None, "--revision", "-r",
@@ -380,7 +383,8 @@ def rules_list(
 
 
 @rules_app.command("show")
-def rules_show(rule_id: str = typer.Argument(..., help="a rule id, e.g. mm/pte-used-after-unmap")
+def rules_show(rule_id: str = typer.Argument(..., metavar="RULE-ID",
+                                            help="a rule id, e.g. mm/pte-used-after-unmap")
                ) -> None:
     """A rule's documentation, references and examples."""
     from reviewkit import api
