@@ -167,7 +167,7 @@ def _with_b4_trailers(series, trailers: dict):
 def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, int]:
     """The chosen revision of a fetched thread as an mbox: cover letter, patches in
     order, then the replies.  Returns (mbox, revision, number of patches)."""
-    from reviewkit.parse.mbox import split_bytes
+    from reviewkit.parse.mbox import join_messages, split_bytes
     from reviewkit.parse.series import RawMessage, classify
 
     thread = fetch(source, options)
@@ -185,10 +185,7 @@ def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, i
     patches = sorted(((c.patch.index, d) for c, d in items
                       if c.kind == "patch" and c.patch.version == chosen), key=lambda x: x[0])
     replies = [d for c, d in items if c.kind == "reply"]
-    sep = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
-    body = b"".join(sep + d.replace(b"\nFrom ", b"\n>From ").rstrip(b"\n") + b"\n\n"
-                    for d in covers + [d for _, d in patches] + replies)
-    return body, chosen, len(patches)
+    return join_messages(covers + [d for _, d in patches] + replies), chosen, len(patches)
 
 
 def ruleset(options: Options = Options()):

@@ -19,7 +19,7 @@ import urllib.parse
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from reviewkit.parse.mbox import split_bytes
+from reviewkit.parse.mbox import join_messages, split_bytes
 
 
 def _ids(value: str | None) -> list[str]:
@@ -56,13 +56,8 @@ class Archive:
         if mid not in self.messages:
             return None
         root = self.root(mid)
-        out = []
-        for other, raw in self.messages.items():
-            if self.root(other) == root:
-                body = raw.replace(b"\nFrom ", b"\n>From ")
-                out.append(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + body.rstrip(b"\n")
-                           + b"\n\n")
-        return b"".join(out)
+        return join_messages(raw for other, raw in self.messages.items()
+                             if self.root(other) == root)
 
 
 class LoreServer:

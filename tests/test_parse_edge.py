@@ -178,3 +178,13 @@ def test_a_tag_given_on_the_cover_letter_applies_to_every_patch():
                 for t in p.trailers if t.is_review_tag]
         assert tags == [("Acked-by", "bob@example.org", "reply", "cover", "ack-1@example.org")]
         assert p.replies == ()
+
+
+def test_mbox_writer_is_the_inverse_of_the_splitter():
+    from reviewkit.parse.mbox import join_messages
+
+    msgs = [b"From: a@b\nSubject: x\n\nFrom the top\n>From a quote\n>>From deeper\nend\n",
+            b"From: c@d\nSubject: y\n\nplain\n"]
+    data = join_messages(msgs)
+    assert b"\n>From the top\n>>From a quote\n>>>From deeper\n" in data
+    assert [m for _, m in split_bytes(data)] == msgs

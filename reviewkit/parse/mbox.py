@@ -62,6 +62,19 @@ def _finish(lines: list[bytes]) -> bytes:
     return data
 
 
+MBOXRD_SEPARATOR = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+
+
+def join_messages(messages: Iterable[bytes], separator: bytes = MBOXRD_SEPARATOR) -> bytes:
+    """An mboxrd file of ``messages``, the inverse of ``split_bytes``: every line that
+    starts ``From `` or ``>From `` (``>>From `` ...) gains one ``>``."""
+    return b"".join(separator + _ESCAPE.sub(rb">\1", m).rstrip(b"\n") + b"\n\n"
+                    for m in messages)
+
+
+_ESCAPE = re.compile(rb"(?m)^(>*From )")
+
+
 def split_file(fp: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     return split_lines(iter(fp.readline, b""))
 

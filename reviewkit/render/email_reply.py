@@ -197,14 +197,11 @@ def _bytes(msg: EmailMessage) -> bytes:
 
 
 def to_mbox(messages: list[EmailMessage]) -> bytes:
-    """An mboxrd file: body lines starting ``From `` (or ``>From ``) get one more ``>``."""
-    out = []
-    for msg in messages:
-        data = _bytes(msg)
-        escaped = re.sub(rb"(?m)^(>*From )", rb">\1", data)
-        out.append(b"From reviewkit Mon Sep 17 00:00:00 2001\n" + escaped.rstrip(b"\n")
-                   + b"\n\n")
-    return b"".join(out)
+    """The drafts as one mboxrd file."""
+    from reviewkit.parse.mbox import join_messages
+
+    return join_messages((_bytes(m) for m in messages),
+                         separator=b"From reviewkit Mon Sep 17 00:00:00 2001\n")
 
 
 def write_dir(messages: list[EmailMessage], directory: Path) -> list[Path]:

@@ -32,7 +32,6 @@ from reviewkit.errors import ReviewkitError
 DEFAULT_ARCHIVE = "https://lore.kernel.org/all"
 LINK_HOSTS = ("patch.msgid.link", "lkml.kernel.org", "msgid.link")
 _MSGID = re.compile(r"^<?(?:id:|rfc822msgid:)?([^\s<>/]+@[^\s<>/]+)>?$")
-_SEP = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
 
 
 class LoreError(ReviewkitError):
@@ -204,12 +203,9 @@ def _why(exc: BaseException, timeout: float) -> str:
 
 
 def _mbox(msgs) -> bytes:
-    out = []
-    for msg in msgs:
-        data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
-        data = re.sub(rb"(?m)^(>*From )", rb">\1", data)
-        out.append(_SEP + data.rstrip(b"\n") + b"\n\n")
-    return b"".join(out)
+    from reviewkit.parse.mbox import join_messages
+
+    return join_messages(m.as_bytes(policy=m.policy.clone(linesep="\n")) for m in msgs)
 
 
 def fetch_thread(target: Target, *, timeout: float = 5.0, cache=None, refresh: bool = False,
