@@ -38,11 +38,14 @@ class RulesError(ReviewkitError):
 PARALLEL_BYTES = 4 << 20
 
 
-def _input_size(source: str, cwd: Path | None) -> int:
+def _local_path(source: str, cwd: Path | None) -> Path:
     path = Path(source).expanduser()
-    if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
+    return path if path.is_absolute() else (cwd or Path.cwd()) / path
+
+
+def _input_size(source: str, cwd: Path | None) -> int:
     try:
+        path = _local_path(source, cwd)
         return path.stat().st_size if path.is_file() else 0
     except OSError:
         return 0
@@ -52,10 +55,7 @@ def _remote_target(source: str, options: Options):
     """The lore target SOURCE names, or None when SOURCE is local."""
     from reviewkit.sources.local import looks_remote
 
-    path = Path(source).expanduser()
-    if not path.is_absolute():
-        path = (options.cwd or Path.cwd()) / path
-    if source == "-" or path.exists() or not looks_remote(source):
+    if source == "-" or _local_path(source, options.cwd).exists() or not looks_remote(source):
         return None
     from reviewkit.sources.lore import parse_target
 
@@ -64,25 +64,30 @@ def _remote_target(source: str, options: Options):
 
 def fetch(source: str, options: Options = Options()):
     """The thread SOURCE names, fetched with b4 (or from the cache)."""
-    from reviewkit.sources.cache import ThreadCache
-    from reviewkit.sources.lore import fetch_thread
-
     target = _remote_target(source, options)
     if target is None:
         raise InputError(source, "not a Message-ID or an archive URL")
+    return _fetch(target, options)
+
+
+def _fetch(target, options: Options):
+    from reviewkit.sources.cache import ThreadCache
+    from reviewkit.sources.lore import fetch_thread
+
     return fetch_thread(target, timeout=options.timeout, cache=ThreadCache(),
                         refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
 
 
 def _messages(source: str, options: Options):
     """(raw messages, b4's trailers or None, notes) for SOURCE, local or remote."""
-    if _remote_target(source, options) is not None:
+    target = _remote_target(source, options)
+    if target is not None:
         import time
 
         from reviewkit.parse.mbox import split_bytes
         from reviewkit.parse.series import RawMessage
 
-        thread = fetch(source, options)
+        thread = _fetch(target, options)
         msgs = [RawMessage(f"{thread.target.msgid}:{n}", d) for n, d in split_bytes(thread.mbox)]
         notes = [f"fetched {thread.target.thread_url}"]
         if thread.cached_at is not None:
