@@ -13,7 +13,7 @@ SCHEMA = 1
 
 
 def _patch(p: Patch, report: Report) -> dict:
-    return {
+    out = {
         "index": p.index,
         "total": p.total,
         "subject": p.subject.title,
@@ -34,6 +34,9 @@ def _patch(p: Patch, report: Report) -> dict:
         "replies": [r.to_json() for r in p.replies],
         "files": [f.to_json() for f in p.files],
     }
+    if not p.is_cover:
+        out["context"] = report.context_of(p.index)
+    return out
 
 
 def to_dict(report: Report, *, patches: bool = True) -> dict:
