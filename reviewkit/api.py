@@ -206,6 +206,8 @@ def ruleset(options: Options = Options()):
 
 
 def review_series(series, options: Options = Options(), source: str = "") -> Report:
+    from dataclasses import replace
+
     from reviewkit import engine
     from reviewkit.engine.waivers import apply_waivers, load_waivers
 
@@ -242,6 +244,12 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
                     extra={"waived": [(f, w) for f, w in waived],
                            "rules": {r.id: r for r in rules},
                            "tree_patches": result.tree_patches})
+    from reviewkit import thread
+
+    seen = thread.view(series, report.findings)
+    report = replace(report, findings=seen.findings)
+    report.extra["review_points"] = seen.review_points
+    report.extra["unanswered_review_points"] = seen.unanswered
     comparison = _comparison(series, options, report)
     if comparison is not None:
         report.extra["comparison"] = comparison
