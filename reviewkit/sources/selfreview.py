@@ -1,14 +1,13 @@
 """Self-review: the commits of a range in the current repository, with the
-repository (its blobs, and the range's base) as the tree for function context."""
+repository at the range's base as the tree for function context."""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 from reviewkit.errors import InputError
-from reviewkit.sources.local import is_git_repo, read_git_range
+from reviewkit.sources.local import is_git_repo
 
 
 def _git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
@@ -41,20 +40,7 @@ def base_of(rev_range: str, cwd: Path) -> str | None:
     return sha or None
 
 
-def review_commits(rev_range: str, cwd: Path, options):
-    from reviewkit import api
-    from reviewkit.parse.series import NoPatchesError, build_series
-
-    if not is_git_repo(cwd):
-        raise InputError(str(cwd), "not a git repository (reviewkit check runs inside one)")
-    label = f"git:{rev_range}"
-    try:
-        series = build_series(read_git_range(rev_range, cwd), source=label)
-    except NoPatchesError as exc:
-        raise InputError(label, str(exc)) from None
-    base = base_of(rev_range, cwd)
+def toplevel(cwd: Path) -> Path:
+    """The top of the work tree ``cwd`` is in (``cwd`` itself when git cannot say)."""
     top = _git(cwd, "rev-parse", "--show-toplevel").stdout.decode("utf-8", "replace").strip()
-    # the repository itself is the tree: pre-images by the blob ids of the commits,
-    # the rest of the tree at the range's base (read, never written)
-    tree = Path(top) if top else cwd
-    return api.review_series(series, replace(options, tree=tree, tree_base=base), source=label)
+    return Path(top) if top else cwd
