@@ -1,5 +1,5 @@
-"""Self-review: the commits of a range in the current repository, with the
-repository at the range's base as the tree for function context."""
+"""Self-review: the range of commits in the current repository, its base, and the
+repository's top, which is the tree for function context."""
 
 from __future__ import annotations
 
