@@ -18,7 +18,6 @@ from email.utils import getaddresses, parsedate_to_datetime
 import mailparser
 
 from reviewkit.model import Person
-from reviewkit.parse.subject import _REPLY
 
 logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
@@ -167,10 +166,8 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     message_id = ids[0] if ids else fallback_id
     irt = _ids(_header(raw, "In-Reply-To"))
     refs = tuple(_ids(_header(raw, "References")))
-    # a reply's recipients are never used (only a patch's, for reply drafts)
-    is_reply = _REPLY.match(" ".join(subject.split())) is not None
-    to = () if is_reply else _addresses(kept["To"])
-    cc = () if is_reply else _addresses(kept["Cc"])
+    to = _addresses(kept["To"])
+    cc = _addresses(kept["Cc"])
 
     parts = list(mail.text_plain)
     if not parts and not raw.is_multipart():
