@@ -404,3 +404,4 @@ class CrossFile:
             for img in own.values():
                 if img.complete:
                     img.world = view
+                    img.graph = view  # what the analysis layer's helper summaries follow
