@@ -6,8 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from reviewkit.errors import InputError, ReviewkitError
 from reviewkit.report import Finding, Report
+
+if TYPE_CHECKING:
+    from reviewkit.config import Limits
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
 
@@ -28,6 +33,13 @@ class Options:
     waivers: Path | None = None
     rules_dir: Path | None = None
     patch_only: bool = False  # leave out series-level rules (one patch checked alone)
+    limits: "Limits | None" = None  # bounds on hostile or huge input (None: the defaults)
+
+    @property
+    def bounds(self):
+        from reviewkit.config import DEFAULT_LIMITS
+
+        return self.limits or DEFAULT_LIMITS
 
 
 class RulesError(ReviewkitError):
@@ -62,20 +74,21 @@ def _remote_target(source: str, options: Options):
     return parse_target(source, options.lore_url)
 
 
-def fetch(source: str, options: Options = Options()):
+def fetch(source: str, options: Options = Options(), notes: list | None = None):
     """The thread SOURCE names, fetched with b4 (or from the cache)."""
     target = _remote_target(source, options)
     if target is None:
         raise InputError(source, "not a Message-ID or an archive URL")
-    return _fetch(target, options)
+    return _fetch(target, options, notes)
 
 
-def _fetch(target, options: Options):
+def _fetch(target, options: Options, notes: list | None = None):
     from reviewkit.sources.cache import ThreadCache
     from reviewkit.sources.lore import fetch_thread
 
-    return fetch_thread(target, timeout=options.timeout, cache=ThreadCache(),
-                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
+    return fetch_thread(target, timeout=options.timeout, cache=ThreadCache(notes=notes),
+                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl,
+                        max_bytes=options.bounds.fetch_bytes, notes=notes)
 
 
 def _messages(source: str, options: Options):
@@ -87,14 +100,15 @@ def _messages(source: str, options: Options):
         from reviewkit.parse.mbox import split_bytes
         from reviewkit.parse.series import RawMessage
 
-        thread = _fetch(target, options)
+        extra: list[str] = []
+        thread = _fetch(target, options, extra)
         msgs = [RawMessage(f"{thread.target.msgid}:{n}", d) for n, d in split_bytes(thread.mbox)]
         notes = [f"fetched {thread.target.thread_url}"]
         if thread.cached_at is not None:
             minutes = max(0, int((time.time() - thread.cached_at) // 60))
             notes = [f"thread from the cache, fetched {minutes} min ago from "
                      f"{thread.target.thread_url} (--refresh fetches it again)"]
-        return msgs, thread.trailers, notes
+        return msgs, thread.trailers, notes + extra
     from reviewkit.sources.local import open_local
 
     return open_local(source, options.cwd), None, []
@@ -169,13 +183,14 @@ def _with_b4_trailers(series, trailers: dict):
     return replace(series, patches=tuple(out))
 
 
-def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, int]:
+def fetch_mbox(source: str, options: Options = Options(),
+               notes: list | None = None) -> tuple[bytes, int, int]:
     """The chosen revision of a fetched thread as an mbox: cover letter, patches in
     order, then the replies.  Returns (mbox, revision, number of patches)."""
     from reviewkit.parse.mbox import join_messages, split_bytes
     from reviewkit.parse.series import RawMessage, classify
 
-    thread = fetch(source, options)
+    thread = fetch(source, options, notes)
     items = []
     for n, data in split_bytes(thread.mbox):
         items.append((classify(RawMessage(f"{thread.target.msgid}:{n}", data)), data))
