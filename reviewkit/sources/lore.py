@@ -441,15 +441,29 @@ def fetch_thread(target: Target, *, timeout: float = 5.0, cache=None, refresh: b
 
 
 def _fetch_in_child(target: Target, timeout: float, max_bytes: int, notes: list | None):
+    mbox, revisions, trailers = _in_child(
+        _child_fetch, (target, timeout, max_bytes), target.msgid, target.thread_url, timeout,
+        notes=notes, late=f"b4's archive search for more trailers took longer than "
+                         f"{timeout:g} s and was dropped")
+    return mbox, revisions, trailers or {}
+
+
+def _in_child(work, args: tuple, label: str, url: str, timeout: float,
+              notes: list | None = None, late: str = ""):
+    """Run ``work(conn, *args)`` in a forked child within ``timeout`` seconds.
+
+    The child sends ("url", u) before each request, then ("thread", a, b) and
+    ("done", c), or ("error", problem, url).  Returns (a, b, c); when "done" does not
+    come within ``timeout`` more seconds, (a, b, None) with ``late`` noted."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     reader, writer = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(writer, target, timeout, max_bytes), daemon=True)
+    proc = ctx.Process(target=_child, args=(writer, work, args), daemon=True)
     proc.start()
     writer.close()
-    tried = target.thread_url
-    thread = None
+    tried = url
+    first = None
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -458,27 +472,24 @@ def _fetch_in_child(target: Target, timeout: float, max_bytes: int, notes: list 
                 ready = left > 0 and reader.poll(left)
                 msg = reader.recv() if ready else None
             except (EOFError, OSError):
-                raise LoreError(target.msgid, "the fetch ended without an answer (out of "
-                                "memory?)", tried) from None
+                raise LoreError(label, "the fetch ended without an answer (out of memory?)",
+                                tried) from None
             if msg is None:
-                if thread is None:
-                    raise LoreError(target.msgid, f"timed out after {timeout:g} s", tried)
-                if notes is not None:
-                    notes.append(f"b4's archive search for more trailers took longer than "
-                                 f"{timeout:g} s and was dropped")
-                mbox, revisions = thread
-                return mbox, revisions, {}
+                if first is None:
+                    raise LoreError(label, f"timed out after {timeout:g} s", tried)
+                if notes is not None and late:
+                    notes.append(late)
+                return first[0], first[1], None
             kind = msg[0]
             if kind == "url":
                 tried = msg[1].replace("%40", "@")
             elif kind == "error":
-                raise LoreError(target.msgid, msg[1], (msg[2] or tried).replace("%40", "@"))
+                raise LoreError(label, msg[1], (msg[2] or tried).replace("%40", "@"))
             elif kind == "thread":
-                thread = msg[1:]
-                deadline = time.monotonic() + timeout  # the trailer search's own bound
+                first = msg[1:]
+                deadline = time.monotonic() + timeout  # what follows has its own bound
             elif kind == "done":
-                mbox, revisions = thread
-                return mbox, revisions, msg[1]
+                return first[0], first[1], msg[1]
     finally:
         reader.close()
         if proc.is_alive():
@@ -486,10 +497,10 @@ def _fetch_in_child(target: Target, timeout: float, max_bytes: int, notes: list 
         proc.join(5)
 
 
-def _child(conn, target: Target, timeout: float, max_bytes: int) -> None:
-    """Fetch in a forked child: report each URL tried, the thread, then b4's trailers."""
+def _child(conn, work, args: tuple) -> None:
+    """In the forked child: run the work, report any failure as one line."""
     try:
-        _child_fetch(conn, target, timeout, max_bytes)
+        work(conn, *args)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent as one line
         with contextlib.suppress(Exception):
             conn.send(("error", f"fetch failed: {type(exc).__name__}: {exc}", ""))
@@ -564,3 +575,63 @@ def _what_b4_knows(b4, msgs, revisions) -> dict:
                 got.append([t.name, t.addr[0], t.addr[1].lower(), src])
             trailers[lmsg.msgid] = got
     return trailers
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    url: str
+    mbox: bytes  # mboxrd: every message of every thread the search found
+    cached_at: float | None = None
+
+
+def search(query: str, archive: str, *, timeout: float = 5.0, cache=None,
+           refresh: bool = False, offline: bool = False, ttl: float = 600.0,
+           max_bytes: int = DEFAULT_FETCH_BYTES) -> SearchResult:
+    """The whole threads of the messages a public-inbox search finds, with b4's
+    search (cached like fetched threads).  No hit is an empty result, not an error.
+    Bounded like a fetch: ``timeout`` for the whole search, ``max_bytes`` per answer."""
+    archive = normalise_archive(archive, "archive")
+    key = f"search:{query}"
+    url = f"{archive}/?x=m&t=1&q={urllib.parse.quote_plus(query)}"
+    if cache is not None and not refresh:
+        entry = cache.get(archive, key)
+        if entry is not None and (offline or time.time() - entry.fetched < ttl):
+            return SearchResult(query, url, entry.mbox, cached_at=entry.fetched)
+    label = f"query {query!r}"
+    if offline:
+        raise LoreError(label, "not in the cache, and --offline forbids searching", url)
+    mbox, count, _ = _in_child(_child_search, (query, archive, timeout, max_bytes), label, url,
+                            timeout)
+    result = SearchResult(query, url, mbox)
+    if cache is not None:
+        cache.put(archive, key, url, result.mbox, {"query": query, "messages": count})
+    return result
+
+
+def _child_search(conn, query: str, archive: str, timeout: float, max_bytes: int) -> None:
+    import liblore
+
+    origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(archive)).lower()
+    session = bounded_session(origin, max_bytes, progress=lambda u: conn.send(("url", u)))
+    with isolated_b4(archive, timeout, session=session) as b4:
+        node = b4.get_lore_node()
+        try:
+            raw = node.get_mbox_by_query(query, full_threads=True, nocache=True)
+        except FetchRefused as exc:
+            conn.send(("error", exc.problem, exc.url))
+            return
+        except liblore.RemoteError as exc:
+            if getattr(exc, "status_code", None) != 404:
+                conn.send(("error", _why(exc, timeout), ""))
+                return
+            raw = b""
+        except (EOFError, zlib.error, OSError) as exc:
+            conn.send(("error", f"the search results are truncated or not gzip ({exc})", ""))
+            return
+        except liblore.LibloreError as exc:
+            conn.send(("error", f"search failed: {exc}", ""))
+            return
+        msgs = b4.split_and_dedupe_pi_results(raw) if raw else []
+        conn.send(("thread", _mbox(msgs), len(msgs)))
+        conn.send(("done", None))
