@@ -42,7 +42,7 @@ def _bomb(size: int) -> bytes:
     """A gzip member of ``size`` zero bytes, built without holding them."""
     import zlib
 
-    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     block = b"\0" * (1 << 20)
     parts = [comp.compress(block) for _ in range(size >> 20)]
     return b"".join(parts) + comp.flush()
@@ -82,7 +82,7 @@ class Archive:
 
 class LoreServer:
     def __init__(self, archive: Archive, slow_seconds: float = 8.0,
-                 bomb_bytes: int = 2 << 30):
+                 bomb_bytes: int = 400 << 20):
         self.archive = archive
         self.bomb_bytes = bomb_bytes
         self.faults: dict[str, str] = {}
