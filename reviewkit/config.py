@@ -4,6 +4,7 @@
     templates-dir = "~/.config/reviewkit/templates"   # overrides of templates/*.j2
     from = "Ada Reviewer <ada@example.org>"           # From: of reply drafts
     lore-url = "https://lore.kernel.org/all"          # archive for links (and fetching)
+    tree = "~/src/linux"                              # --tree when none is given
 
     [limits]                                          # bounds on hostile or huge input
     message-bytes = 33554432
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from reviewkit.errors import InputError
 
-_KEYS = {"templates-dir", "from", "lore-url", "limits"}
+_KEYS = {"templates-dir", "from", "lore-url", "tree", "limits"}
 
 # configuration and waiver files: most bytes and deepest nesting read
 MAX_FILE_BYTES = 1 << 20
@@ -54,6 +55,7 @@ class Config:
     templates_dir: Path | None = None
     sender: str | None = None
     lore_url: str | None = None
+    tree: Path | None = None  # a kernel git repository or source directory
     path: Path | None = None
     limits: Limits = field(default_factory=Limits)
 
@@ -100,6 +102,7 @@ def load_yaml(path: Path, label: str, what: str):
 
     text = read_bounded(path, label, what)
     check_nesting(text, label, what, indent_levels=True)
+
     class NoAliases(yaml.SafeLoader):  # the pure-Python loader: compose_node is hookable
         def compose_node(self, parent, index):
             if self.check_event(yaml.AliasEvent):
@@ -172,5 +175,12 @@ def load_config(path: Path | None = None) -> Config:
             tdir = path.parent / tdir
         if not tdir.is_dir():
             raise InputError(label, f"templates-dir {tdir} is not a directory")
+    tree = None
+    if data.get("tree"):
+        tree = Path(data["tree"]).expanduser()
+        if not tree.is_absolute():
+            tree = path.parent / tree
+        if not tree.is_dir():
+            raise InputError(label, f"tree {tree} is not a directory")
     return Config(templates_dir=tdir, sender=data.get("from"), lore_url=data.get("lore-url"),
-                  path=path, limits=limits)
+                  tree=tree, path=path, limits=limits)
