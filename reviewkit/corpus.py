@@ -160,6 +160,10 @@ def score(items: list[Item], rule_ids: list[str]) -> dict:
         caught = [i for i in buggy if _hit_rules(i)]
         alarmed = [i for i in good if _mm_rules(i)]
         flagged = [i for i in good if i.findings]
+        # the same without the series-level rules, which judge a lone patch of
+        # an N/M series by what the rest of its thread would have carried
+        flagged_patch = [i for i in good
+                         if any(not f.rule.startswith("series/") for f in i.findings)]
         by_rule: dict[str, list[str]] = {}
         for i in flagged:
             for rid in sorted({f.rule for f in i.findings}):
@@ -176,6 +180,9 @@ def score(items: list[Item], rule_ids: list[str]) -> dict:
                 "flagged": len(flagged),
                 "share": round(len(flagged) / len(good), 4) if good else None,
                 "by_rule": by_rule,
+                "flagged_without_series_rules": len(flagged_patch),
+                "share_without_series_rules":
+                    round(len(flagged_patch) / len(good), 4) if good else None,
             },
             "errors": sorted(i.name for i in mine if i.error),
         }
@@ -228,29 +235,31 @@ def _pct(x: float | None) -> str:
 
 
 def table(board: dict) -> str:
-    """The scoreboard as a Markdown table (what the README shows)."""
-    lines = ["| rule | hits tuned | hits held-out | false alarms fix | false alarms clean |",
-             "|---|---|---|---|---|"]
+    """The scoreboard as Markdown tables (what the README shows)."""
+    lines = ["| rule | hits tuned | hits held-out | false alarms tuned (fix/clean) "
+             "| false alarms held-out (fix/clean) |", "|---|---|---|---|---|"]
     for rid, r in board["rules"].items():
         t, h = r["tuned"], r["held-out"]
-        fa_fix = len(t["false_alarms_fix"]) + len(h["false_alarms_fix"])
-        fa_clean = len(t["false_alarms_clean"]) + len(h["false_alarms_clean"])
-        if not (t["hits"] or h["hits"] or fa_fix or fa_clean or t["elsewhere"]
-                or h["elsewhere"]):
+        if not any(t[k] or h[k] for k in t):
             continue
-        lines.append(f"| `{rid}` | {len(t['hits'])} | {len(h['hits'])} | {fa_fix} | {fa_clean} |")
+        lines.append(f"| `{rid}` | {len(t['hits'])} | {len(h['hits'])} | "
+                     f"{len(t['false_alarms_fix'])}/{len(t['false_alarms_clean'])} | "
+                     f"{len(h['false_alarms_fix'])}/{len(h['false_alarms_clean'])} |")
     if len(lines) == 2:
         lines.append("| (no mm rule fires on the corpus) | | | | |")
     lines += ["", "| part | buggy | fix | clean | recall | false-alarm rate (mm rules) "
-                  "| flagged by default --fail-on |", "|---|---|---|---|---|---|---|"]
+                  "| flagged by default `--fail-on` | the same without series rules |",
+              "|---|---|---|---|---|---|---|---|"]
     for p in PARTS:
         s = board["parts"][p]
         good = s["fix"] + s["clean"]
+        fo = s["fail_on_default"]
         lines.append(f"| {p} | {s['buggy']} | {s['fix']} | {s['clean']} | "
                      f"{s['caught']}/{s['buggy']} ({_pct(s['recall'])}) | "
                      f"{s['false_alarm_messages']}/{good} ({_pct(s['false_alarm_rate'])}) | "
-                     f"{s['fail_on_default']['flagged']}/{good} "
-                     f"({_pct(s['fail_on_default']['share'])}) |")
+                     f"{fo['flagged']}/{good} ({_pct(fo['share'])}) | "
+                     f"{fo['flagged_without_series_rules']}/{good} "
+                     f"({_pct(fo['share_without_series_rules'])}) |")
     causes: dict[str, int] = {}
     for p in PARTS:
         for rid, names in board["parts"][p]["fail_on_default"]["by_rule"].items():
@@ -262,6 +271,40 @@ def table(board: dict) -> str:
     return "\n".join(lines)
 
 
+def _files(item: Item) -> list[str]:
+    seen: list[str] = []
+    for line in item.path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("+++ "):
+            path = line[4:].split("\t")[0].removeprefix("b/").removeprefix("a/")
+            if path not in seen:
+                seen.append(path)
+    return seen
+
+
+def index(items: list[Item]) -> str:
+    """The Markdown list of the corpus (corpus/README.md carries it): the tuned
+    buggy postings with their mechanism, the held-out ones by slug only, and
+    the clean patches."""
+    def subject(i: Item) -> str:
+        return str(i.meta.get("subject", "")).replace("|", "\\|")
+
+    out = ["### Buggy postings, tuned part", "",
+           "| slug | posting | files | mechanism |", "|---|---|---|---|"]
+    for i in items:
+        if i.kind == "buggy" and i.part == "tuned":
+            files = ", ".join(f"`{f}`" for f in _files(i))
+            out.append(f"| `{i.slug}` | {subject(i)} | {files} | {i.meta.get('mechanism', '')} |")
+    out += ["", "### Buggy postings, held-out part", "",
+            "Described by slug only, so that rules are not written against them: "
+            + ", ".join(f"`{i.slug}`" for i in items
+                        if i.kind == "buggy" and i.part == "held-out") + ".", "",
+            "### Clean patches", "", "| slug | part | posting |", "|---|---|---|"]
+    for i in items:
+        if i.kind == "clean":
+            out.append(f"| `{i.slug}` | {i.part} | {subject(i)} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reviewkit.corpus",
                                  description="per-rule scoreboard on the labelled corpus")
@@ -269,12 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--update", action="store_true",
                     help=f"write the figures to ROOT/{SCOREBOARD}")
+    ap.add_argument("--index", action="store_true",
+                    help="print the Markdown index of the corpus instead of the scoreboard")
     ap.add_argument("--check", action="store_true",
                     help=f"exit 1 when a rule does worse than ROOT/{SCOREBOARD} records")
     args = ap.parse_args(argv)
     if not args.root.is_dir():
         print(f"reviewkit.corpus: {args.root}: not a directory", file=sys.stderr)
         return 2
+    if args.index:
+        try:
+            print(index(load(args.root)))
+        except CorpusError as exc:
+            print(f"reviewkit.corpus: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         board = run(args.root)
     except CorpusError as exc:
