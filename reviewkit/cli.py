@@ -72,16 +72,17 @@ def _stream(write, output: Optional[Path]) -> None:
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
 
 
-_TREE_HELP = ("a source tree at the series' base: whole-file function context (the series is "
-              "applied to a scratch copy, never to DIR)")
+_TREE_HELP = ("a kernel git repository (pre-images by blob id, base-commit or HEAD) or a "
+              "source directory: whole-file function context; only ever read (default: "
+              "'tree' in the config file)")
 
 
 @app.command()
 def review(
-    source: str = typer.Argument(
-        ..., metavar="SOURCE",
-        help="mbox, .eml/.patch, format-patch directory, '-' for stdin, a git range, "
-             "a Message-ID or a lore URL"),
+    source: list[str] = typer.Argument(
+        ..., metavar="SOURCE...",
+        help="mbox, .eml/.patch, format-patch directory, maildir, '-' for stdin, a git "
+             "range, a Message-ID or a lore URL; several are read as one input"),
     format: Format = typer.Option(Format.text, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
@@ -91,7 +92,15 @@ def review(
         help="exit 1 when a finding is at or above this severity"),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
+    series: Optional[str] = typer.Option(
+        None, "--series", metavar="MSGID",
+        help="the series to review when the input holds several: the Message-ID of any of "
+             "its messages ('reviewkit series SOURCE' lists them)"),
     tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    guess_base: bool = typer.Option(
+        False, "--guess-base",
+        help="with a git --tree: try recent commits for pre-images the patch applies to "
+             "exactly (as b4 am --guess-base)"),
     select: list[str] = typer.Option(
         [], "--select", help="run only these rules (ids or globs such as 'mm/*'; repeat or "
                              "separate with commas)"),
@@ -132,7 +141,8 @@ def review(
     try:
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
-                          revision=revision, tree=tree, select=_split(select),
+                          revision=revision, series=series, tree=tree or config.tree,
+                          guess_base=guess_base, select=_split(select),
                           ignore=_split(ignore), waivers=waivers, compare_to=compare_to)
         _check_patterns(options)
         email_args = _email_args(email_min, sender, config) if format is Format.email else None
@@ -226,6 +236,97 @@ def fetch(
                err=True)
 
 
+@app.command()
+def dashboard(
+    source: list[str] = typer.Argument(
+        None, metavar="[SOURCE]...",
+        help="inputs as for review (an inbox mbox, a maildir, several files); with --query, "
+             "none is needed"),
+    output: Path = typer.Option(..., "--output", "-o", metavar="DIR",
+                                help="directory for index.html, index.json and the series pages"),
+    query: list[str] = typer.Option(
+        [], "--query", "-q", metavar="QUERY",
+        help="a public-inbox search on the archive, e.g. 'dfn:mm/gup.c AND rt:7.days.ago..' "
+             "(whole threads; cached like fetched threads)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       help="series reviewed in parallel (default: the number "
+                                            "of CPUs)"),
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to search and link to"),
+    refresh: bool = typer.Option(False, "--refresh", help="search again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """Review every series of the inputs into DIR: an index page with one row per series,
+    a report page per series, index.json.  A rerun reviews only new or changed series."""
+    from dataclasses import replace
+
+    from reviewkit import api, dashboard as board
+    from reviewkit.config import load_config
+    from reviewkit.sources.resolve import query as query_source
+
+    if not source and not query:
+        _fail("dashboard: give a SOURCE or --query")
+    if jobs is not None and jobs < 1:
+        _fail("--jobs: must be at least 1")
+    try:
+        config = load_config()
+        options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
+                          tree=tree, select=_split(select), ignore=_split(ignore))
+        _check_patterns(options)
+        if options.tree is not None and not options.tree.is_dir():
+            raise ReviewkitError(str(options.tree), "--tree is not a directory")
+        srcs = api.sources(list(source or []), options)
+        srcs += [query_source(q, api.lore_settings(options)) for q in query]
+        outcome = board.run(srcs, output, options, jobs=jobs,
+                            template_dir=config.templates_dir)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    typer.echo(board.summary(outcome, output), err=True)
+    if outcome.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command("series")
+def series_list(
+    source: list[str] = typer.Argument(..., metavar="SOURCE...",
+                                       help="any input review takes; several are one input"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to fetch from"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """List the series an input holds, newest first: Message-ID, revisions, patches, subject."""
+    import time
+
+    from reviewkit import api
+    from reviewkit.config import load_config
+
+    try:
+        options = _lore_options(api, load_config(), lore_url, False, offline, timeout)
+        envelopes, groups, orphans = api.group(api.sources(source, options))
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    for g in groups:
+        rev = g.newest
+        patches = sum(1 for i in rev.members if envelopes[i].kind == "patch")
+        versions = ",".join(f"v{r.version}" for r in g.revisions)
+        day = time.strftime("%Y-%m-%d", time.gmtime(rev.date)) if rev.head.date else "-"
+        typer.echo(f"{g.key}  {versions}  {patches} patch(es)  {day}  "
+                   f"{rev.head.author_name or rev.head.author}: {_one_line(rev.title)}")
+    typer.echo(f"{len(groups)} series" + (f", {len(orphans)} message(s) in none"
+                                          if orphans else ""), err=True)
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+
+
 _CONFIDENCE_ORDER = ("high", "medium", "low")
 
 
@@ -312,7 +413,7 @@ def check(
         options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
         _check_patterns(options)
         rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
-        report = selfreview.review_commits(rng, Path.cwd(), options)
+        report = api.review_commits(rng, Path.cwd(), options)
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config)
@@ -334,9 +435,13 @@ def b4_check(
 
     options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore))
     data = sys.stdin.buffer.read()
+    from reviewkit.parse.series import NoPatchesError
+
     try:
         _check_patterns(options)
-        result = b4check.check_message(data, options)
+        result = b4check.output(api.review_patch_mail(data, options))
+    except NoPatchesError as exc:
+        result = b4check.not_reviewed(str(exc))
     except ReviewkitError as exc:
         result = b4check.failure(str(exc))
     sys.stdout.write(result)
