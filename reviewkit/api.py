@@ -94,7 +94,7 @@ def _messages(source: str, options: Options):
             minutes = max(0, int((time.time() - thread.cached_at) // 60))
             notes = [f"thread from the cache, fetched {minutes} min ago from "
                      f"{thread.target.thread_url} (--refresh fetches it again)"]
-        return msgs, thread.trailers, notes
+        return msgs, thread.trailers or {}, notes
     from reviewkit.sources.local import open_local
 
     return open_local(source, options.cwd), None, []
@@ -136,6 +136,10 @@ def _load(source: str, options: Options):
         if text.startswith(source + ": "):  # the message already names this input
             text = text[len(source) + 2:]
         raise InputError(source, text) from None
+    if b4_trailers is not None:  # fetched: the thread as the archive holds it
+        series = replace(series, from_archive=True)
+        if series.previous is not None:
+            series = replace(series, previous=replace(series.previous, from_archive=True))
     if b4_trailers:
         series = _with_b4_trailers(series, b4_trailers)
         if series.previous is not None:

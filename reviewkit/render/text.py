@@ -86,5 +86,6 @@ def render(report: Report, *, colour: bool = False, template_dir: Path | None = 
         review_tags=_review_tags,
         repliers=_repliers,
         counts=counts,
+        summary=report.summary_line(),
         link=report.link,
     )
