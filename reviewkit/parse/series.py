@@ -84,9 +84,17 @@ class Classified:
     diagnostic: Diagnostic | None = None
 
 
+_MADE_UP = ("reviewkit.", "@local")
+
+
+def made_up_id(message_id: str) -> bool:
+    """Whether a Message-ID was made up here for a message that had none."""
+    return message_id.startswith(_MADE_UP[0]) and message_id.endswith(_MADE_UP[1])
+
+
 def classify(raw: RawMessage) -> Classified:
     """Parse one raw message on its own (pure: safe to run in a worker process)."""
-    fallback = "reviewkit." + "".join(c if c.isalnum() else "." for c in raw.origin) + "@local"
+    fallback = _MADE_UP[0] + "".join(c if c.isalnum() else "." for c in raw.origin) + _MADE_UP[1]
     try:
         msg = parse_message(raw.data, fallback_id=fallback)
     except NotMailError as exc:

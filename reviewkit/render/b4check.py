@@ -43,16 +43,10 @@ def result(report: Report) -> list[dict]:
              "url": url or "", "details": json.dumps(details) if details else ""}]
 
 
-def check_message(data: bytes, options) -> str:
-    from dataclasses import replace
-
-    from reviewkit import api
-    from reviewkit.parse.series import NoPatchesError, RawMessage, build_series
-
-    try:
-        series = build_series([RawMessage("<stdin>", data)], source="<stdin>")
-    except NoPatchesError as exc:
-        return json.dumps([{"tool": TOOL, "status": "pass", "summary": f"not reviewed: {exc}",
-                            "url": "", "details": ""}]) + "\n"
-    report = api.review_series(series, replace(options, patch_only=True), source="<stdin>")
+def output(report: Report) -> str:
     return json.dumps(result(report)) + "\n"
+
+
+def not_reviewed(reason: str) -> str:
+    return json.dumps([{"tool": TOOL, "status": "pass", "summary": f"not reviewed: {reason}",
+                        "url": "", "details": ""}]) + "\n"

@@ -4,12 +4,10 @@ repository at the range's base as the tree for function context."""
 from __future__ import annotations
 
 import subprocess
-import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from reviewkit.errors import InputError
-from reviewkit.sources.local import is_git_repo, read_git_range
+from reviewkit.sources.local import is_git_repo
 
 
 def _git(cwd: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
@@ -63,24 +61,3 @@ def materialize(cwd: Path, base: str, paths: set[str], dest: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(out[pos:pos + size])
         pos += size + 1
-
-
-def review_commits(rev_range: str, cwd: Path, options):
-    from reviewkit import api
-    from reviewkit.parse.series import NoPatchesError, build_series
-
-    if not is_git_repo(cwd):
-        raise InputError(str(cwd), "not a git repository (reviewkit check runs inside one)")
-    label = f"git:{rev_range}"
-    try:
-        series = build_series(read_git_range(rev_range, cwd), source=label)
-    except NoPatchesError as exc:
-        raise InputError(label, str(exc)) from None
-    base = base_of(rev_range, cwd)
-    with tempfile.TemporaryDirectory(prefix="reviewkit-base-") as tmp:
-        tree = Path(tmp)
-        if base is not None:
-            paths = {p for patch in series.patches for f in patch.files
-                     for p in (f.old_path, f.new_path) if p}
-            materialize(cwd, base, paths, tree)
-        return api.review_series(series, replace(options, tree=tree), source=label)
