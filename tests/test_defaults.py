@@ -243,16 +243,71 @@ def test_commit_trailers(message, kinds):
 
 # -- severity and confidence, --fail-on, the summary line --------------------------------
 
-def test_claims_about_functions_seen_in_part_are_info():
-    rep = review(REPO / EXAMPLE)
-    for f in rep.findings:
-        assert not (f.severity == "error" and f.confidence != "high"), f
-    partial = [f for f in rep.findings if f.patch == 1 and f.rule.startswith("mm/")]
-    assert {f.severity for f in partial} == {"info"} and len(partial) == 2
+RULE = """\
+id: demo/{slug}
+title: A test rule
+severity: error
+confidence: {confidence}
+scope: line
+message: "found {{text}}"
+docs: {{what: w, why: y, fix: f, false-positives: none}}
+references: []
+match:
+  added: 'EXPORT_SYMBOL_GPL\\('
+examples:
+  - name: fires
+    expect: fire
+    diff: |
+      --- a/x.c
+      +++ b/x.c
+      @@ -1 +1 @@
+      +EXPORT_SYMBOL_GPL(x); //~
+  - name: silent
+    expect: silent
+    diff: |
+      --- a/x.c
+      +++ b/x.c
+      @@ -1 +1 @@
+      +EXPORT_SYMBOL(x);
+"""
+
+
+def test_an_error_is_a_high_confidence_claim(tmp_path):
+    from reviewkit import engine
+    from reviewkit.engine.manifest import load_manifests
+
+    for slug, conf in (("sure", "high"), ("unsure", "medium"), ("guess", "low")):
+        (tmp_path / "demo").mkdir(exist_ok=True)
+        (tmp_path / "demo" / f"{slug}.yaml").write_text(RULE.format(slug=slug, confidence=conf))
+    rs = engine.build_ruleset(load_manifests(tmp_path), {})
+    series = api.load_series(str(TRAILERS / "footer-after-diff.eml"))
+    found = {f.rule: (f.severity, f.confidence, f.line)
+             for f in engine.run(series, list(rs.rules), rs).findings}
+    assert found == {"demo/sure": ("error", "high", 1926),
+                     "demo/unsure": ("warning", "medium", 1926),
+                     "demo/guess": ("warning", "low", 1926)}
+
+
+def test_an_absence_claim_on_a_function_seen_in_part_is_info(tmp_path):
+    # 1/4 of the seed with its mm/userfaultfd.c half cut away: SetPageDirty() leaves
+    # shmem_mfill_atomic_pte(), which the hunk shows only in part, and nothing in
+    # the patch dirties the PTE instead; "nothing left in the function marks the
+    # page dirty" rests on the lines the patch does not show
+    raw = (SEED / "01_patch_v4-1-4_shmem-unconditionally-set-pte-dirty.eml").read_bytes()
+    cut = raw[:raw.index(b"diff --git a/mm/userfaultfd.c")] + b"-- \n2.31.1\n"
+    src = tmp_path / "shmem-half.eml"
+    src.write_bytes(cut)
+    rep = review(src)
+    (f,) = [f for f in rep.findings if f.rule == "mm/dirty-page-dirty-removed"]
+    assert (f.severity, f.old_line) == ("info", 2427)
+    # with the PTE dirtied by the same patch, the claim rests on what it shows
+    whole = review(SEED / "01_patch_v4-1-4_shmem-unconditionally-set-pte-dirty.eml")
+    (g,) = [f for f in whole.findings if f.rule == "mm/dirty-page-dirty-removed"]
+    assert g.severity == "warning"
 
 
 @pytest.mark.parametrize("fail_on,status", [
-    ("warning", 1),          # a bare LEVEL is LEVEL:medium: 4/4's warning is medium
+    ("warning", 1),          # a bare LEVEL is LEVEL:medium: the seed's warnings are medium
     ("warning:medium", 1),   # the default
     ("warning:high", 0),     # only the surest
     ("error", 0),

@@ -27,10 +27,7 @@ PATCHES = sorted(SEED.glob("0[1-4]_patch_*.eml"))
 
 
 def drafts(source: Path) -> tuple[list[email.message.EmailMessage], bytes]:
-    # down to info: 1/4's findings are about functions the patch shows only in
-    # part (info); these tests are about how a draft is written, not the bar
-    msgs = email_reply.build_replies(api.review(str(source)), SENDER, now=NOW,
-                                     min_severity="info")
+    msgs = email_reply.build_replies(api.review(str(source)), SENDER, now=NOW)
     data = email_reply.to_mbox(msgs)
     parsed = [email.message_from_bytes(d, policy=email.policy.default)
               for _, d in split_bytes(data)]

@@ -74,6 +74,7 @@ class EngineResult:
     mode: str
     notes: list[str] = field(default_factory=list)
     tree_patches: tuple[int, ...] = ()
+    contexts: dict = field(default_factory=dict)  # patch index -> tree.PatchSource
 
 
 class _Args(dict):
@@ -112,7 +113,11 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
              complete: bool) -> Finding:
     message = rule.message.format_map(_Args(hit.args)) if hit.args else rule.message
     confidence = hit.confidence or (rule.confidence if complete else lower(rule.confidence))
-    severity, confidence = agree(hit.severity or rule.severity, confidence, complete)
+    # the claim rests on code the engine could not see when it says something is
+    # absent from a function the patch shows only in part (a patch that did not
+    # apply to the tree exactly is reviewed from its diff, so it is seen in part)
+    seen = complete or not hit.absence
+    severity, confidence = agree(str(hit.severity or rule.severity), str(confidence), seen)
     if hit.patch == "this":
         patch_index = patch.index if patch is not None else None
     else:
@@ -177,16 +182,18 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
                                 "text": ln.text.strip()})
 
 
-def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None
-        ) -> EngineResult:
+def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None,
+        images=None) -> EngineResult:
+    """``images`` (engine.tree.build_images) gives tree mode; ``tree`` alone builds
+    them from a plain directory or repository."""
     notes: list[str] = []
     mode = "diff-only"
     tree_patches: set[int] = set()
-    images = None
-    if tree is not None:
-        from reviewkit.engine.tree import build_images
+    if images is None and tree is not None:
+        from reviewkit.engine.tree import build_images, open_tree
 
-        images = build_images(series, tree)
+        images = build_images(series, tree, repo=open_tree(tree))
+    if images is not None:
         notes.extend(images.notes)
         tree_patches = set(images.applied)
         mode = "tree" if tree_patches else "diff-only"
@@ -234,7 +241,8 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             findings.append(_crash(rule, exc, None))
     findings = sorted(set(findings), key=Finding.sort_key)
     return EngineResult(findings=findings, mode=mode, notes=notes,
-                        tree_patches=tuple(sorted(tree_patches)))
+                        tree_patches=tuple(sorted(tree_patches)),
+                        contexts=dict(images.contexts) if images is not None else {})
 
 
 class LazyChanges(Mapping):
