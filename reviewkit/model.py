@@ -103,6 +103,9 @@ class FileDiff:
     status: str  # added | deleted | modified | renamed | copied | binary
     hunks: tuple[Hunk, ...] = ()
     is_binary: bool = False
+    # the abbreviated blob ids of the ``index abc1234..def5678`` line, when there is one
+    old_blob: str | None = None
+    new_blob: str | None = None
 
     @property
     def path(self) -> str:
@@ -188,6 +191,9 @@ class Patch:
     cc: tuple[Person, ...] = ()
     replies: tuple[Reply, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    # what the series applies to, as b4 and ``git format-patch --base`` write it
+    base_commit: str | None = None
+    prerequisite_patch_ids: tuple[str, ...] = ()
 
     @property
     def index(self) -> int:

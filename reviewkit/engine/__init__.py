@@ -74,6 +74,7 @@ class EngineResult:
     mode: str
     notes: list[str] = field(default_factory=list)
     tree_patches: tuple[int, ...] = ()
+    contexts: dict = field(default_factory=dict)  # patch index -> tree.PatchSource
 
 
 class _Args(dict):
@@ -97,6 +98,12 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
              complete: bool) -> Finding:
     message = rule.message.format_map(_Args(hit.args)) if hit.args else rule.message
     confidence = hit.confidence or (rule.confidence if complete else lower(rule.confidence))
+    severity = hit.severity or rule.severity
+    if hit.absence and not complete:
+        # "nothing else in the function does X" said of a function seen in part
+        severity = "info"
+    elif confidence == "low" and severity == "error":
+        severity = "warning"  # low confidence is never an error
     if hit.patch == "this":
         patch_index = patch.index if patch is not None else None
     else:
@@ -107,7 +114,7 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
     line, old_line = hit.line, hit.old_line
     if fc is not None:
         line, old_line = fc.to_patch(line, "new"), fc.to_patch(old_line, "old")
-    return Finding(rule=rule.id, severity=hit.severity or rule.severity, confidence=confidence,
+    return Finding(rule=rule.id, severity=str(severity), confidence=str(confidence),
                    message=message, patch=patch_index, path=path, line=line,
                    old_line=old_line, function=hit.function, excerpt=tuple(excerpt),
                    message_id=hit.message_id or (patch.message_id if patch is not None and
@@ -161,16 +168,18 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
                                 "text": ln.text.strip()})
 
 
-def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None
-        ) -> EngineResult:
+def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None,
+        images=None) -> EngineResult:
+    """``images`` (engine.tree.build_images) gives tree mode; ``tree`` alone builds
+    them from a plain directory or repository."""
     notes: list[str] = []
     mode = "diff-only"
     tree_patches: set[int] = set()
-    images = None
-    if tree is not None:
-        from reviewkit.engine.tree import build_images
+    if images is None and tree is not None:
+        from reviewkit.engine.tree import build_images, open_tree
 
-        images = build_images(series, tree)
+        images = build_images(series, tree, repo=open_tree(tree))
+    if images is not None:
         notes.extend(images.notes)
         tree_patches = set(images.applied)
         mode = "tree" if tree_patches else "diff-only"
@@ -218,7 +227,8 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             findings.append(_crash(rule, exc, None))
     findings = sorted(set(findings), key=Finding.sort_key)
     return EngineResult(findings=findings, mode=mode, notes=notes,
-                        tree_patches=tuple(sorted(tree_patches)))
+                        tree_patches=tuple(sorted(tree_patches)),
+                        contexts=dict(images.contexts) if images is not None else {})
 
 
 class LazyChanges(Mapping):

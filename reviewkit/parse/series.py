@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from reviewkit.model import Diagnostic, Patch, Person, Reply, Series, Trailer
-from reviewkit.parse.body import split_body
+from reviewkit.parse.body import base_info, split_body
 from reviewkit.parse.diff import DiffError, parse_diff
 from reviewkit.parse.message import MailMessage, NotMailError, parse_message
 from reviewkit.parse.subject import parse_subject
@@ -49,6 +49,7 @@ def parse_patch(msg: MailMessage) -> Patch:
         files, diagnostics = parse_diff(parts.diff)
     index = subject.index if subject.index is not None else (0 if not files else 1)
     diagnostics = tuple(replace(d, patch=index, message_id=msg.message_id) for d in diagnostics)
+    base_commit, prerequisites = base_info(msg.body)
     return Patch(
         message_id=msg.message_id,
         subject=subject,
@@ -64,6 +65,8 @@ def parse_patch(msg: MailMessage) -> Patch:
         to=msg.to,
         cc=msg.cc,
         diagnostics=diagnostics,
+        base_commit=base_commit,
+        prerequisite_patch_ids=prerequisites,
     )
 
 

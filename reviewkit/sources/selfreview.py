@@ -1,5 +1,5 @@
-"""Self-review: the commits of a range in the current repository, with the
-repository at the range's base as the tree for function context."""
+"""Self-review: the range of commits in the current repository, its base, and the
+repository's top, which is the tree for function context."""
 
 from __future__ import annotations
 
@@ -40,24 +40,7 @@ def base_of(rev_range: str, cwd: Path) -> str | None:
     return sha or None
 
 
-def materialize(cwd: Path, base: str, paths: set[str], dest: Path) -> None:
-    """Write ``paths`` as they are at ``base`` under ``dest`` (missing ones are skipped)."""
-    from reviewkit.engine.tree import safe_relpath
-
-    wanted = sorted(p for p in paths if safe_relpath(p, dest) is not None)
-    if not wanted:
-        return
-    request = "".join(f"{base}:{p}\n" for p in wanted).encode()
-    out = _git(cwd, "cat-file", "--batch", input=request).stdout
-    pos = 0
-    for path in wanted:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode(errors="replace").split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] != "blob":
-            continue  # missing at base: an added file
-        size = int(header[2])
-        target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(out[pos:pos + size])
-        pos += size + 1
+def toplevel(cwd: Path) -> Path:
+    """The top of the work tree ``cwd`` is in (``cwd`` itself when git cannot say)."""
+    top = _git(cwd, "rev-parse", "--show-toplevel").stdout.decode("utf-8", "replace").strip()
+    return Path(top) if top else cwd
