@@ -33,15 +33,25 @@ class Format(str, Enum):
     html = "html"
 
 
-class FailOn(str, Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
+_FAIL_ON_HELP = ("exit 1 when a finding is at or above LEVEL[:CONFIDENCE] (error, warning, info "
+                 "or never; a bare LEVEL means LEVEL:medium)")
+
+
+def _fail_on(value: str) -> str:
+    """Validate --fail-on before any work is done."""
+    from reviewkit.report import parse_threshold
+
+    try:
+        parse_threshold(value)
+    except ValueError as exc:
+        raise ReviewkitError("--fail-on", str(exc)) from None
+    return value
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"reviewkit: error: {message}", err=True)
+    from reviewkit.render.safe import terminal_safe
+
+    typer.echo(f"reviewkit: error: {terminal_safe(message)}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -87,9 +97,8 @@ def review(
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
         help="write here, not stdout (email: a directory of .eml files, or FILE.mbox)"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on",
-        help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
     series: Optional[str] = typer.Option(
@@ -139,6 +148,7 @@ def review(
     from reviewkit.config import load_config
 
     try:
+        _fail_on(fail_on)
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
                           revision=revision, series=series, tree=tree or config.tree,
@@ -150,7 +160,7 @@ def review(
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config, email_args)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
 
 
 def _emit(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
@@ -197,7 +207,7 @@ def _lore_options(api, config, lore_url, refresh, offline, timeout):
     if refresh and offline:
         raise ReviewkitError("--offline", "cannot be combined with --refresh")
     return api.Options(lore_url=choose_archive(lore_url, config.lore_url), refresh=refresh,
-                       offline=offline, timeout=timeout)
+                       offline=offline, timeout=timeout, limits=config.limits)
 
 
 @app.command()
@@ -224,9 +234,14 @@ def fetch(
     try:
         options = replace(_lore_options(api, load_config(), lore_url, refresh, offline, timeout),
                           revision=revision)
-        data, rev, count = api.fetch_mbox(source, options)
+        notes: list[str] = []
+        data, rev, count = api.fetch_mbox(source, options, notes)
     except ReviewkitError as exc:
         _fail(str(exc))
+    from reviewkit.render.safe import terminal_safe
+
+    for note in notes:
+        typer.echo(f"reviewkit: note: {terminal_safe(note)}", err=True)
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -234,6 +249,61 @@ def fetch(
         _stream(lambda fp: fp.write(data.decode("utf-8", "surrogateescape")), output)
     typer.echo(f"v{rev}: {count} patch(es)" + (f" written to {output}" if output else ""),
                err=True)
+
+
+@app.command()
+def dashboard(
+    source: list[str] = typer.Argument(
+        None, metavar="[SOURCE]...",
+        help="inputs as for review (an inbox mbox, a maildir, several files); with --query, "
+             "none is needed"),
+    output: Path = typer.Option(..., "--output", "-o", metavar="DIR",
+                                help="directory for index.html, index.json and the series pages"),
+    query: list[str] = typer.Option(
+        [], "--query", "-q", metavar="QUERY",
+        help="a public-inbox search on the archive, e.g. 'dfn:mm/gup.c AND rt:7.days.ago..' "
+             "(whole threads; cached like fetched threads)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       help="series reviewed in parallel (default: the number "
+                                            "of CPUs)"),
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to search and link to"),
+    refresh: bool = typer.Option(False, "--refresh", help="search again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """Review every series of the inputs into DIR: an index page with one row per series,
+    a report page per series, index.json.  A rerun reviews only new or changed series."""
+    from dataclasses import replace
+
+    from reviewkit import api, dashboard as board
+    from reviewkit.config import load_config
+    from reviewkit.sources.resolve import query as query_source
+
+    if not source and not query:
+        _fail("dashboard: give a SOURCE or --query")
+    if jobs is not None and jobs < 1:
+        _fail("--jobs: must be at least 1")
+    try:
+        config = load_config()
+        options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
+                          tree=tree, select=_split(select), ignore=_split(ignore))
+        _check_patterns(options)
+        if options.tree is not None and not options.tree.is_dir():
+            raise ReviewkitError(str(options.tree), "--tree is not a directory")
+        srcs = api.sources(list(source or []), options)
+        srcs += [query_source(q, api.lore_settings(options)) for q in query]
+        outcome = board.run(srcs, output, options, jobs=jobs,
+                            template_dir=config.templates_dir)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    typer.echo(board.summary(outcome, output), err=True)
+    if outcome.interrupted:
+        raise typer.Exit(130)
 
 
 @app.command("series")
@@ -280,11 +350,16 @@ def _email_args(email_min: str, sender: Optional[str], config):
 
     from reviewkit.model import Person
 
-    sev, _, conf = email_min.partition(":")
-    conf = conf or "medium"
-    if sev not in ("error", "warning", "info") or conf not in _CONFIDENCE_ORDER:
+    from reviewkit.report import parse_threshold
+
+    try:
+        parsed = parse_threshold(email_min)
+    except ValueError:
+        parsed = None
+    if parsed is None:
         raise ReviewkitError("--email-min", f"{email_min!r} is not SEVERITY[:CONFIDENCE] "
                                             "(e.g. warning:medium, error:high)")
+    sev, conf = parsed
     confidences = _CONFIDENCE_ORDER[:_CONFIDENCE_ORDER.index(conf) + 1]
     raw = sender or config.sender or _git_identity()
     if not raw:
@@ -339,8 +414,8 @@ def check(
         help="commits to review (default: the branch's commits not in its upstream, or HEAD)"),
     format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on", help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     select: list[str] = typer.Option([], "--select", help="run only these rules"),
     ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
     waivers: Optional[Path] = typer.Option(None, "--waivers", metavar="FILE",
@@ -354,15 +429,17 @@ def check(
     if format is Format.email:
         _fail("--format email is for replying to others' patches; use review")
     try:
+        _fail_on(fail_on)
         config = load_config()
-        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
+        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
+                              limits=config.limits)
         _check_patterns(options)
         rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
         report = api.review_commits(rng, Path.cwd(), options)
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
 
 
 @app.command("b4-check")
@@ -467,12 +544,17 @@ def main() -> None:
         sys.stderr.write("reviewkit: interrupted\n")
         sys.exit(130)
     except ReviewkitError as exc:  # raised lazily by a source while rendering
-        sys.stderr.write(f"reviewkit: error: {exc}\n")
+        from reviewkit.render.safe import terminal_safe
+
+        sys.stderr.write(f"reviewkit: error: {terminal_safe(exc)}\n")
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
         if os.environ.get("REVIEWKIT_DEBUG"):
             raise
+        from reviewkit.render.safe import terminal_safe
+
+        text = terminal_safe(f"{type(exc).__name__}: {exc}")
         sys.stderr.write(
-            f"reviewkit: internal error: {type(exc).__name__}: {exc} "
+            f"reviewkit: internal error: {text[:500]} "
             "(set REVIEWKIT_DEBUG=1 for a traceback)\n")
         sys.exit(EXIT_USAGE)
