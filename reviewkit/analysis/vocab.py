@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -95,7 +96,7 @@ class Vocabulary:
         return self.pairs.get(acquire, ())
 
 
-def _fail(src: str, problem: str):
+def _fail(src: str, problem: str) -> NoReturn:
     raise VocabError(f"{src}: {problem}")
 
 

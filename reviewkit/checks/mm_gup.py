@@ -90,13 +90,13 @@ def must_unshare_null_vma(ctx: PatchContext):
         for f in img.functions:
             if not _has_vma(f):
                 continue
-            for c in f.calls:
-                if c.line not in added or c.line in fired or c.name in vocab()[
+            for site in f.calls:  # every call of a function holding the VMA
+                if site.line not in added or site.line in fired or site.name in vocab()[
                         "gup-must-unshare"]:
                     continue
-                if any(_has_vma(g) for g in graph.definitions(c.name)):
+                if any(_has_vma(g) for g in graph.definitions(site.name)):
                     continue  # slow path calling slow path: the boundary is further down
-                targets = ({c.name} | graph.reaches(c.name)) & set(bad)
+                targets = ({site.name} | graph.reaches(site.name)) & set(bad)
                 targets.discard(f.name)
                 # with the old two-argument API there is no VMA to pass: what matters
                 # then is only a GUP-fast helper now shared with slow GUP (seed 002)
@@ -104,11 +104,11 @@ def must_unshare_null_vma(ctx: PatchContext):
                 if not targets:
                     continue
                 inner = sorted(targets)[0]
-                fired.add(c.line)
+                fired.add(site.line)
                 explained |= targets
-                yield Hit(line=c.line, path=fchange.path, function=f.name,
-                          args={"func": f.name, "helper": c.name, "slow": f.name,
-                                "how": f"calls {c.name}(), which reaches {inner}() and its "
+                yield Hit(line=site.line, path=fchange.path, function=f.name,
+                          args={"func": f.name, "helper": site.name, "slow": f.name,
+                                "how": f"calls {site.name}(), which reaches {inner}() and its "
                                        f"gup_must_unshare() without a VMA"})
         # (a) the call without a VMA is itself new, on a path slow GUP reaches
         for fname, c in sorted(bad.items()):

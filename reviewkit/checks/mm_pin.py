@@ -113,9 +113,11 @@ def _hands_over(fa: FunctionAnalysis, c: CallSite, names: set[str]) -> bool:
     for a in c.args:
         a = strip(a)
         if a.type == "binary_expression" and text(a.child_by_field_name("operator")) == "+":
-            a = strip(a.child_by_field_name("left"))
+            left = a.child_by_field_name("left")
+            a = strip(left) if left is not None else a
         if a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&":
-            a = strip(a.child_by_field_name("argument"))
+            inner = a.child_by_field_name("argument")
+            a = strip(inner) if inner is not None else a
         p = path_of(a)
         if p is not None and p in names:
             return True

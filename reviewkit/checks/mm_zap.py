@@ -132,7 +132,7 @@ def skip_helper_sense(ctx: PatchContext):
             if img.summaries.returns_when_null(fc.name, idx) not in ("false", "0"):
                 continue
             callers = sorted({g.name + "()" for other in ctx.files if other.post
-                              for g in other.post.functions if g.calls_to(fc.name)})
+                              for g in other.post.functions if fc.name and g.calls_to(fc.name)})
             yield Hit(line=line, path=fc.path, function=fc.name,
                       args={"func": fc.name, "callers": ", ".join(callers[:3]) or "its callers"})
 
@@ -166,7 +166,7 @@ def _struct_fields(text_lines: list[tuple[int, str]], header: str) -> list[tuple
             if fd.type != "field_declaration":
                 continue
             for d in fd.children_by_field_name("declarator"):
-                ident = d
+                ident: Node | None = d
                 while ident is not None and ident.type != "field_identifier":
                     ident = ident.child_by_field_name("declarator") or next(
                         iter(ident.named_children), None)
@@ -208,9 +208,9 @@ def single_user_field(ctx: SeriesContext):
                     continue
                 for n in fa._all:
                     if n.type == "field_expression":
-                        fld = n.child_by_field_name("field")
-                        if fld is not None and text(fld) in users:
-                            users[text(fld)].add(f.name)
+                        member = n.child_by_field_name("field")
+                        if member is not None and text(member) in users:
+                            users[text(member)].add(f.name)
     for idx, path, line, fld in added_fields:
         if len(users[fld]) <= 1:
             yield Hit(patch=idx, path=path, line=line,

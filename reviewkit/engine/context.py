@@ -188,9 +188,9 @@ class FileChange:
         out: dict[str | None, FunctionChange] = {}
         for h in self.diff.hunks:
             for ln in h.lines:
-                if ln.kind == "+" and self.post is not None:
+                if ln.kind == "+" and self.post is not None and ln.new_no is not None:
                     f = self.post.function_at(ln.new_no)
-                elif ln.kind == "-" and self.pre is not None:
+                elif ln.kind == "-" and self.pre is not None and ln.old_no is not None:
                     f = self.pre.function_at(ln.old_no)
                 else:
                     continue

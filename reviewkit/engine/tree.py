@@ -229,7 +229,7 @@ class _Resolver:
                                   + "; fetch it for exact context")
             return
         wanted = series_prerequisites(self.series)
-        have = {}
+        have: dict = {}
         if wanted:
             from reviewkit.sources.gitrepo import patch_id
 
@@ -238,7 +238,7 @@ class _Resolver:
                 if pid in wanted:
                     have.setdefault(pid, p)
         for pid in wanted:
-            p = have.get(pid)
+            p = have.get(pid)  # type: ignore[assignment]
             if p is None:
                 self.notes.append(f"prerequisite-patch-id {pid[:12]} is not in the input; "
                                   f"base-commit {self.base[:12]} is used without it")
