@@ -19,7 +19,7 @@ from reviewkit.analysis.function import CallSite, FunctionAnalysis
 from reviewkit.analysis.syntax import path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Hit, check
+from reviewkit.engine.registry import Confidence, Hit, check
 
 
 def _flag_in(fa: FunctionAnalysis, c: CallSite, flag: str) -> bool:
@@ -90,7 +90,8 @@ def _wrong_release(ctx: PatchContext, acquires, releases: frozenset[str], skip=N
         for c in fa.calls_to(releases):
             if c.line > first and _refers(fa, c, names) and (touched or c.line in changed):
                 yield Hit(line=c.line, path=fc.path, function=f.name,
-                          args={"func": f.name, "release": c.name, "acquire": taken[0].name})
+                          args={"func": f.name, "release": c.name, "acquire": taken[0].name},
+                          confidence=Confidence.LOW if fa.context_unseen(c.node) else None)
 
 
 @check("mm/pin-released-with-put-page")

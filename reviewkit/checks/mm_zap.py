@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from reviewkit.analysis import of
+from reviewkit.analysis import of, type_of
 from reviewkit.analysis.function import FunctionAnalysis, _leaves
 from reviewkit.analysis.summary import Summaries
 from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text, walk
@@ -29,8 +29,19 @@ def _is_details_type(t: str | None) -> bool:
     return t is not None and t.replace(" ", "") == f"struct{_TYPE}*"
 
 
-def _details_vars(fa: FunctionAnalysis) -> list[str]:
-    return [n for t, n in fa.params + fa.locals if _is_details_type(t)]
+def _details_vars(fa: FunctionAnalysis, graph=None) -> list[str]:
+    """Parameters and locals of type ``struct zap_details *``; with a call graph,
+    also a variable declared out of view that is passed where a function whose
+    signature is in view takes one."""
+    out = [n for t, n in fa.params + fa.locals if _is_details_type(t)]
+    if graph is not None:
+        for c in fa.calls:
+            for a in c.args:
+                p = path_of(a)
+                if p and p.isidentifier() and p not in out and not fa.declared(p) and \
+                        _is_details_type(type_of(fa, p, graph)):
+                    out.append(p)
+    return out
 
 
 def _null_checked(fa: FunctionAnalysis, node: Node, name: str, summaries: Summaries | None
@@ -68,7 +79,7 @@ def details_deref_unchecked(ctx: PatchContext):
             fa = of(fc.post)
             if fa is None:
                 continue
-            names = set(_details_vars(fa))
+            names = set(_details_vars(fa, img.graph))
             if not names:
                 continue
             added = {ln.new_no for ln in fc.added}

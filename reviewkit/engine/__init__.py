@@ -206,7 +206,7 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             files = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
                 continue
-            ctx = PatchContext(series=series, patch=p, mode=mode_p, files=files)
+            ctx = PatchContext(series=series, patch=p, mode=mode_p, files=tuple(files))
             try:
                 hits = (declarative_hits(rule, ctx) if rule.match is not None
                         else ruleset.checks[rule.id](ctx))

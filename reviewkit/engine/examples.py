@@ -96,6 +96,7 @@ class ExampleRun:
     expected: set
     got: set
     mode: str
+    findings: tuple = ()  # the rule's findings, in full
 
     @property
     def ok(self) -> bool:
@@ -148,4 +149,5 @@ def run_example(rule: Rule, ruleset, example: Example) -> ExampleRun:
     crashed = [f.message for f in result.findings if f.rule == "internal/rule-crashed"]
     if crashed:
         got.add(("crashed", crashed[0], None))
-    return ExampleRun(expected=expected, got=got, mode=result.mode)
+    return ExampleRun(expected=expected, got=got, mode=result.mode,
+                      findings=tuple(f for f in result.findings if f.rule == rule.id))
