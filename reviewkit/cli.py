@@ -41,7 +41,9 @@ class FailOn(str, Enum):
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"reviewkit: error: {message}", err=True)
+    from reviewkit.render.safe import terminal_safe
+
+    typer.echo(f"reviewkit: error: {terminal_safe(message)}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -197,7 +199,7 @@ def _lore_options(api, config, lore_url, refresh, offline, timeout):
     if refresh and offline:
         raise ReviewkitError("--offline", "cannot be combined with --refresh")
     return api.Options(lore_url=choose_archive(lore_url, config.lore_url), refresh=refresh,
-                       offline=offline, timeout=timeout)
+                       offline=offline, timeout=timeout, limits=config.limits)
 
 
 @app.command()
@@ -224,9 +226,14 @@ def fetch(
     try:
         options = replace(_lore_options(api, load_config(), lore_url, refresh, offline, timeout),
                           revision=revision)
-        data, rev, count = api.fetch_mbox(source, options)
+        notes: list[str] = []
+        data, rev, count = api.fetch_mbox(source, options, notes)
     except ReviewkitError as exc:
         _fail(str(exc))
+    from reviewkit.render.safe import terminal_safe
+
+    for note in notes:
+        typer.echo(f"reviewkit: note: {terminal_safe(note)}", err=True)
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -234,6 +241,61 @@ def fetch(
         _stream(lambda fp: fp.write(data.decode("utf-8", "surrogateescape")), output)
     typer.echo(f"v{rev}: {count} patch(es)" + (f" written to {output}" if output else ""),
                err=True)
+
+
+@app.command()
+def dashboard(
+    source: list[str] = typer.Argument(
+        None, metavar="[SOURCE]...",
+        help="inputs as for review (an inbox mbox, a maildir, several files); with --query, "
+             "none is needed"),
+    output: Path = typer.Option(..., "--output", "-o", metavar="DIR",
+                                help="directory for index.html, index.json and the series pages"),
+    query: list[str] = typer.Option(
+        [], "--query", "-q", metavar="QUERY",
+        help="a public-inbox search on the archive, e.g. 'dfn:mm/gup.c AND rt:7.days.ago..' "
+             "(whole threads; cached like fetched threads)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       help="series reviewed in parallel (default: the number "
+                                            "of CPUs)"),
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to search and link to"),
+    refresh: bool = typer.Option(False, "--refresh", help="search again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """Review every series of the inputs into DIR: an index page with one row per series,
+    a report page per series, index.json.  A rerun reviews only new or changed series."""
+    from dataclasses import replace
+
+    from reviewkit import api, dashboard as board
+    from reviewkit.config import load_config
+    from reviewkit.sources.resolve import query as query_source
+
+    if not source and not query:
+        _fail("dashboard: give a SOURCE or --query")
+    if jobs is not None and jobs < 1:
+        _fail("--jobs: must be at least 1")
+    try:
+        config = load_config()
+        options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
+                          tree=tree, select=_split(select), ignore=_split(ignore))
+        _check_patterns(options)
+        if options.tree is not None and not options.tree.is_dir():
+            raise ReviewkitError(str(options.tree), "--tree is not a directory")
+        srcs = api.sources(list(source or []), options)
+        srcs += [query_source(q, api.lore_settings(options)) for q in query]
+        outcome = board.run(srcs, output, options, jobs=jobs,
+                            template_dir=config.templates_dir)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    typer.echo(board.summary(outcome, output), err=True)
+    if outcome.interrupted:
+        raise typer.Exit(130)
 
 
 @app.command("series")
@@ -355,7 +417,8 @@ def check(
         _fail("--format email is for replying to others' patches; use review")
     try:
         config = load_config()
-        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
+        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
+                              limits=config.limits)
         _check_patterns(options)
         rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
         report = api.review_commits(rng, Path.cwd(), options)
@@ -467,12 +530,17 @@ def main() -> None:
         sys.stderr.write("reviewkit: interrupted\n")
         sys.exit(130)
     except ReviewkitError as exc:  # raised lazily by a source while rendering
-        sys.stderr.write(f"reviewkit: error: {exc}\n")
+        from reviewkit.render.safe import terminal_safe
+
+        sys.stderr.write(f"reviewkit: error: {terminal_safe(exc)}\n")
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
         if os.environ.get("REVIEWKIT_DEBUG"):
             raise
+        from reviewkit.render.safe import terminal_safe
+
+        text = terminal_safe(f"{type(exc).__name__}: {exc}")
         sys.stderr.write(
-            f"reviewkit: internal error: {type(exc).__name__}: {exc} "
+            f"reviewkit: internal error: {text[:500]} "
             "(set REVIEWKIT_DEBUG=1 for a traceback)\n")
         sys.exit(EXIT_USAGE)

@@ -2,16 +2,29 @@
 
     GET  /<list>/<msgid>/t.mbox.gz    the whole thread holding <msgid>, gzipped mboxrd
     HEAD /<msgid>/                    302 to /<list>/<msgid>/ when known, else 404
-    POST /<list>/?x=m&t=1&q=...       archive search: an empty answer (404), as for no hit
+    POST /<list>/?x=m[&t=1]&q=...     archive search: the hits (t=1: their whole threads) as a
+                                      gzipped mboxrd, or 404 when nothing matches.  Queries are
+                                      terms joined by AND: dfn:PATH (the diff touches PATH),
+                                      s:WORDS (subject), f:ADDR (From), a bare word (anywhere
+                                      in the message); a term of any other kind matches nothing
     anything else                     404
 
 Faults can be set per Message-ID: "404", "500", "503", "slow" (answers after
 the client has given up), "truncated" (a gzip cut in half), "reset" (the
 connection is closed without an answer).  Every request is recorded.
+
+Hostile answers, for the bounds on a fetch: "bomb" (a small gzip that inflates
+to ``bomb_bytes``), "encoded-bomb" (the same behind Content-Encoding: gzip),
+"endless" (a body that never ends), "drip" (one byte a second), "slow-headers"
+(the status line one byte a second), "redirect-away" (302 to another host),
+"redirect-here" (302 to another path on this host, which is then a 404).
+The search answers with ``search_fault``, any of the above.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import threading
 import time
@@ -26,6 +39,17 @@ def _ids(value: str | None) -> list[str]:
     import re
 
     return re.findall(r"<([^<>\s]+)>", value or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _bomb(size: int) -> bytes:
+    """A gzip member of ``size`` zero bytes, built without holding them."""
+    import zlib
+
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    block = b"\0" * (1 << 20)
+    parts = [comp.compress(block) for _ in range(size >> 20)]
+    return b"".join(parts) + comp.flush()
 
 
 class Archive:
@@ -45,6 +69,15 @@ class Archive:
             self.messages[mid] = raw
             self.parent[mid] = (irt or refs[-1:] or [None])[0]
 
+    def search(self, query: str, whole_threads: bool) -> bytes | None:
+        hits = [mid for mid, raw in self.messages.items() if _matches(raw, query)]
+        if not hits:
+            return None
+        if whole_threads:
+            roots = {self.root(mid) for mid in hits}
+            hits = [mid for mid in self.messages if self.root(mid) in roots]
+        return join_messages(self.messages[mid] for mid in hits)
+
     def root(self, mid: str) -> str:
         seen = set()
         while self.parent.get(mid) in self.messages and mid not in seen:
@@ -60,9 +93,34 @@ class Archive:
                              if self.root(other) == root)
 
 
+def _matches(raw: bytes, query: str) -> bool:
+    msg = message_from_bytes(raw)
+    text = raw.decode("utf-8", "replace")
+    for term in (t.strip() for t in query.split(" AND ")):
+        prefix, sep, value = term.partition(":")
+        value = value.strip().strip('"')
+        if not sep:
+            prefix, value = "", term.strip('"')
+        if prefix == "dfn":
+            ok = f"diff --git a/{value} " in text or f"\n+++ b/{value}\n" in text
+        elif prefix == "s":
+            ok = value.lower() in str(msg.get("Subject", "")).lower()
+        elif prefix == "f":
+            ok = value.lower() in str(msg.get("From", "")).lower()
+        elif prefix == "":
+            ok = value.lower() in text.lower()
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
 class LoreServer:
-    def __init__(self, archive: Archive, slow_seconds: float = 8.0):
+    def __init__(self, archive: Archive, slow_seconds: float = 8.0,
+                 bomb_bytes: int = 400 << 20):
         self.archive = archive
+        self.bomb_bytes = bomb_bytes
         self.faults: dict[str, str] = {}
         self.search_fault: str | None = None
         self.requests: list[tuple[str, str]] = []
@@ -95,6 +153,35 @@ class LoreServer:
                 elif name == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                elif name in ("bomb", "encoded-bomb"):
+                    body = _bomb(outer.bomb_bytes)
+                    headers = {"Content-Encoding": "gzip"} if name == "encoded-bomb" else {}
+                    if name == "encoded-bomb":
+                        body = gzip.compress(body, compresslevel=1)
+                    self._send(200, body, "application/gzip", headers)
+                elif name in ("endless", "drip"):
+                    self.close_connection = True
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/gzip")
+                    self.end_headers()
+                    piece = b"\x1f" if name == "drip" else b"\0" * 65536
+                    with contextlib.suppress(OSError):
+                        while True:
+                            self.wfile.write(piece)
+                            self.wfile.flush()
+                            if name == "drip":
+                                time.sleep(1)
+                elif name == "slow-headers":
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 10000:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1)
+                elif name == "redirect-away":
+                    self._send(302, headers={"Location": "http://archive.example.net/x/t.mbox.gz"})
+                elif name == "redirect-here":
+                    self._send(302, headers={"Location": "/elsewhere/t.mbox.gz"})
                 else:
                     return False
                 return True
@@ -136,7 +223,13 @@ class LoreServer:
                 outer.requests.append(("POST", self.path + "|" + body.decode(errors="replace")))
                 if outer.search_fault and self._fault(outer.search_fault):
                     return
-                self._send(404, b"no results\n")
+                params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                found = outer.archive.search((params.get("q") or [""])[0],
+                                             (params.get("t") or [""])[0] == "1")
+                if found is None:
+                    self._send(404, b"no results\n")
+                    return
+                self._send(200, gzip.compress(found), "application/gzip")
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request, client_address):
