@@ -136,13 +136,18 @@ def _load(srcs: list, options: Options):
     for s in srcs:
         trailers.update(s.trailers or {})
         notes.extend(s.notes)
+    # a thread fetched from an archive is the whole series as it was sent
+    whole = any(s.kind == "lore-thread" for s in srcs)
     series = build(label, [RawMessage(e.origin, e.raw()) for e in members], options,
-                   trailers=trailers)
+                   trailers=trailers, from_archive=whole)
     return series, notes
 
 
-def build(label: str, messages, options: Options, trailers: dict | None = None):
-    """The Series of one group's raw messages (the revision options ask for)."""
+def build(label: str, messages, options: Options, trailers: dict | None = None,
+          from_archive: bool = False):
+    """The Series of one group's raw messages (the revision options ask for).
+    ``from_archive``: the messages are a thread as an archive holds it, so what
+    is absent from them was not sent (series.from_archive)."""
     from dataclasses import replace
 
     from reviewkit.parse.series import NoPatchesError, build_series
@@ -156,6 +161,10 @@ def build(label: str, messages, options: Options, trailers: dict | None = None):
         if text.startswith(label + ": "):  # the message already names this input
             text = text[len(label) + 2:]
         raise InputError(label, text) from None
+    if from_archive:
+        series = replace(series, from_archive=True)
+        if series.previous is not None:
+            series = replace(series, previous=replace(series.previous, from_archive=True))
     if trailers:
         series = _with_b4_trailers(series, trailers)
         if series.previous is not None:

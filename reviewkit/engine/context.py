@@ -33,6 +33,9 @@ class FileImage:
         self.lines: Mapping[int, str] = MappingProxyType(lines)  # read-only for rules
         self.complete = complete
         self._build = build
+        # tree mode: the call graph across files (engine.xref.View), which also
+        # answers for names this file does not define
+        self.world = None
 
     @cached_property
     def functions(self) -> tuple[Function, ...]:
@@ -85,8 +88,16 @@ class FileImage:
                     best = f
         return best
 
-    def named(self, name: str) -> list[Function]:
+    def local_named(self, name: str) -> list[Function]:
+        """The definitions of ``name`` in this file."""
         return [f for f in self.functions if f.name == name]
+
+    def named(self, name: str) -> list[Function]:
+        """The definitions of ``name``: this file's, else (tree mode) other files'."""
+        local = self.local_named(name)
+        if local or self.world is None:
+            return local
+        return self.world.definitions(name)
 
     @cached_property
     def graph(self):
@@ -119,11 +130,17 @@ class FileImage:
         return rev
 
     def reaches(self, start: str) -> set[str]:
-        """Every function ``start`` calls, directly or through others in this file."""
+        """Every function ``start`` calls, directly or through others in this file
+        (in tree mode: in any indexed file)."""
+        if self.world is not None:
+            return self.world.reaches(start)
         return _closure(self.callgraph, start)
 
     def reached_from(self, target: str) -> set[str]:
-        """Every function in this file that calls ``target``, directly or not."""
+        """Every function in this file (in tree mode: in any indexed file) that
+        calls ``target``, directly or not."""
+        if self.world is not None:
+            return self.world.reached_from(target)
         return _closure(self.callers, target)
 
 
@@ -190,7 +207,7 @@ class FileChange:
         variants) are kept apart, the n-th before the patch paired with the n-th
         after it."""
         def variant(img: FileImage | None, f: Function) -> int:
-            same = sorted((g.start for g in img.named(f.name)), key=int) if img else []
+            same = sorted(g.start for g in img.local_named(f.name)) if img else []
             return same.index(f.start) if f.start in same else 0
 
         found: dict[tuple[str | None, int], dict] = {}
@@ -217,9 +234,9 @@ class FileChange:
         for (name, n), fc in found.items():
             if name is not None:
                 if fc["post"] is None and self.post is not None:
-                    fc["post"] = _nearest(self.post.named(name), fc["removed"], "old", n)
+                    fc["post"] = _nearest(self.post.local_named(name), fc["removed"], "old", n)
                 if fc["pre"] is None and self.pre is not None:
-                    fc["pre"] = _nearest(self.pre.named(name), fc["added"], "new", n)
+                    fc["pre"] = _nearest(self.pre.local_named(name), fc["added"], "new", n)
             out.append(FunctionChange(path=self.path, name=name, pre=fc["pre"],
                                       post=fc["post"], added=tuple(fc["added"]),
                                       removed=tuple(fc["removed"])))
