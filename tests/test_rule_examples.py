@@ -45,7 +45,7 @@ def test_rule_snapshots(golden):
 
     out = []
     for rule, n, example in CASES:
-        if example.expect != "fire":
+        if example.expect != "fire" or rule.group != "mm":
             continue
         run = run_example(rule, RULESET, example)
         for f in sorted(run.findings, key=lambda f: (f.patch or 0, f.line or 0, f.old_line or 0)):
