@@ -27,7 +27,7 @@ V4_COVER = "20210915181456.10739-1-peterx@redhat.com"
 
 # real patches, each one patch N/M of a larger series, saved on its own
 SINGLE_PATCHES_OF_A_SERIES = sorted(SEED.glob("0[1-4]_patch_*.eml")) + [
-    TRAILERS / "stable-review-in-body-from.eml"]
+    TRAILERS / "stable-review-in-body-from.eml", TRAILERS / "stable-quilt-secretmem.eml"]
 
 
 def review(path, **kw):
@@ -42,7 +42,30 @@ def seed_messages() -> list[bytes]:
     return [m for _, m in split_bytes((SEED / "series.mbox").read_bytes())]
 
 
+CORPUS = REPO / "corpus"
+CORPUS_MESSAGES = sorted(CORPUS.glob("*/*.eml"))
+
+
 # -- partial input -----------------------------------------------------------------------
+
+@pytest.mark.skipif(not CORPUS_MESSAGES, reason="no labelled corpus in this checkout")
+def test_every_lone_message_of_the_corpus_draws_no_series_warning():
+    """Each corpus posting reviewed alone, as `reviewkit review FILE` does: one
+    patch of an N/M series draws the partial-input note and nothing else at
+    series level; a patch sent alone draws no series finding above info."""
+    seen_partial = 0
+    for path in CORPUS_MESSAGES:
+        rep = review(path)
+        series = [(f.rule, f.severity) for f in rep.findings if f.rule.startswith("series/")]
+        assert len(rep.series.patches) == 1, path.name
+        if (rep.series.total or 1) > 1:
+            seen_partial += 1
+            assert series == [("series/partial-input", "info")], (path.name, series)
+        else:
+            assert all(sev == "info" for _, sev in series), (path.name, series)
+    assert seen_partial >= 10  # most of the corpus is one patch of a series
+
+
 
 @pytest.mark.parametrize("path", SINGLE_PATCHES_OF_A_SERIES, ids=lambda p: p.name)
 def test_one_patch_of_a_series_draws_one_note_and_no_series_warning(path):
@@ -216,12 +239,19 @@ def test_a_corporate_footer_after_the_patch_hides_nothing():
     assert rep.findings == ()
 
 
-def test_in_body_from_after_a_stable_review_preamble_is_the_author():
-    rep = review(TRAILERS / "stable-review-in-body-from.eml")
+@pytest.mark.parametrize("name,author,first", [
+    ("stable-review-in-body-from.eml", "Hugh Dickins <hughd@google.com>",
+     "[ Upstream commit 2da6de30e60d"),
+    ("stable-quilt-secretmem.eml", "David Hildenbrand <david@redhat.com>",
+     "commit 65291dcfcf89"),
+])
+def test_in_body_from_after_a_stable_review_preamble_is_the_author(name, author, first):
+    rep = review(TRAILERS / name)
     (p,) = rep.series.patches
-    assert str(p.author) == "Hugh Dickins <hughd@google.com>"
+    assert str(p.author) == author
     assert not [f for f in rep.findings if f.rule.startswith("commit/")]
-    assert p.commit_message.startswith("[ Upstream commit 2da6de30e60d")
+    assert p.commit_message.startswith(first)
+    assert p.files
 
 
 @pytest.mark.parametrize("message,kinds", [
