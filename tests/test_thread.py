@@ -209,3 +209,18 @@ def test_segments_of_a_reply():
     assert [(s.quote, s.text) for s in segs if s.text] == [
         (("a line", "another"), ("My comment here.",)),
         (("more quote",), ("Second comment, longer.",))]
+
+
+def test_remark_text_is_terminal_safe_and_html_escaped(tmp_path):
+    from reviewkit.render import html
+
+    evil = reply("e1@example.org", P1, (
+        "> -\tSetPageDirty(page);\n\n"
+        "Keep this \x1b[2J\x1b]0;pwned\x07 <script>window.__x=1</script> call here.\n"))
+    rep = review_with(tmp_path, evil, drop=(HUGH_1,))
+    f = finding(rep, "mm/dirty-page-dirty-removed")
+    assert [r.message_id for r in f.raised_in] == ["e1@example.org"]
+    text = text_render.render(rep)
+    assert "\x1b[2J" not in text and "\\x1b[2J" in text
+    page = html.render(rep)
+    assert "<script>window.__x" not in page and "&lt;script&gt;window.__x=1" in page
