@@ -378,8 +378,7 @@ def _ancestors(node: Node) -> Iterator[Node]:
 
 # -- mm/slab-alloc-sized-by-page-count -------------------------------------------------------
 
-_COUNT_ARG = {"kmalloc_array": 0, "kcalloc": 0, "kmalloc_array_node": 0, "kcalloc_node": 0,
-              "kmalloc": 0, "kzalloc": 0}
+_COUNT_ARG = 0  # every slab-alloc API takes the count (or the size) first
 
 
 def _count_names(node: Node) -> set[str]:
@@ -408,7 +407,7 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
     for n in names:
         for d in fa.defs_before(n, at):
             if d.value is not None and any(
-                    call_name(x) in ("min", "min_t", "clamp", "clamp_t", "min3")
+                    call_name(x) in vocab()["bound"]
                     for x in walk(d.value)):
                 return True
     return False
@@ -431,11 +430,11 @@ def slab_alloc_sized_by_page_count(ctx: PatchContext):
         for c in fa.calls_to(allocs):
             if c.line not in added or not c.args:
                 continue
-            size = c.args[_COUNT_ARG.get(c.name, 0)]
-            if c.name in ("kmalloc", "kzalloc") and not any(
+            size = c.args[_COUNT_ARG]
+            if len(c.args) < 3 and not any(
                     n.type == "binary_expression" and text(n.child_by_field_name(
                         "operator")) == "*" for n in walk(size)):
-                continue  # a fixed-size object, not an array
+                continue  # kmalloc(size, gfp) of one object, not an array
             names = _count_names(size)
             counts = {n for n in names if any(_mentions(a, fa.aliases(n) | {n})
                                               for g in gup_calls for a in g.args)}
