@@ -264,3 +264,50 @@ def _comparison(series, options: Options, report: Report) -> dict | None:
     old = review_series(replace(series.previous, previous=None),
                         replace(options, waivers=None), source="")
     return compare(series, series.previous, report.findings, old.findings)
+
+
+def review_commits(selection, cwd: Path, options: Options = Options(), cover=None) -> Report:
+    """Review the commits of a self-review selection (``sources.selfreview``), with
+    the repository at their base as the tree; each patch carries its commit.
+
+    Commits have no cover letter: COVER (a Patch) is the one to review with them,
+    and without one its absence is not reported."""
+    from dataclasses import replace
+
+    from reviewkit.parse.series import NoPatchesError, build_series
+    from reviewkit.sources import selfreview
+
+    label = f"git:{selection.label}"
+    try:
+        series = build_series(selfreview.read_selection(selection, cwd), source=label)
+    except NoPatchesError as exc:
+        raise InputError(label, str(exc)) from None
+    commits = dict(enumerate(selection.commits, 1))
+    series = replace(series, patches=tuple(replace(p, commit=commits.get(p.index))
+                                           for p in series.patches))
+    if cover is not None:
+        series = replace(series, cover=cover)
+    else:
+        options = replace(options, ignore=options.ignore + ("series/cover-letter-missing",))
+    paths = {p for patch in series.patches for f in patch.files
+             for p in (f.old_path, f.new_path) if p}
+    with selfreview.base_tree(cwd, selection.base, paths) as tree:
+        return review_series(series, replace(options, tree=tree), source=label)
+
+
+def review_message(data: bytes, options: Options = Options(), source: str = "<stdin>") -> Report:
+    """Review one patch mail given as bytes (b4's check commands pass one on stdin).
+
+    Raises InputError when the bytes hold no patch: empty input, not mail, or a
+    message without a diff."""
+    from reviewkit.parse.series import NoPatchesError, RawMessage, build_series
+
+    if not data.strip():
+        raise InputError(source, "empty input: no patch mail")
+    try:
+        series = build_series([RawMessage(source, data)], source=source)
+    except NoPatchesError as exc:
+        text = str(exc)
+        raise InputError(source, text[len(source) + 2:] if text.startswith(source + ": ")
+                         else text) from None
+    return review_series(series, options, source=source)

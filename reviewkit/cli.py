@@ -288,9 +288,13 @@ def _emit_email(report, output: Optional[Path], tdir, sender, severity, confiden
 
 @app.command()
 def check(
-    rev_range: Optional[str] = typer.Argument(
-        None, metavar="RANGE",
-        help="commits to review (default: the branch's commits not in its upstream, or HEAD)"),
+    args: Optional[list[str]] = typer.Argument(
+        None, metavar="[RANGE]",
+        help="commits to review (default: the branch's commits not in its upstream, or HEAD "
+             "when it has none); with --pre-push, the remote's name and URL git passes"),
+    pre_push: bool = typer.Option(
+        False, "--pre-push",
+        help="review exactly what a push sends, read from git's pre-push hook input on stdin"),
     format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
     fail_on: FailOn = typer.Option(
@@ -307,16 +311,51 @@ def check(
 
     if format is Format.email:
         _fail("--format email is for replying to others' patches; use review")
+    args = args or []
+    cwd = Path.cwd()
     try:
         config = load_config()
         options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
         _check_patterns(options)
-        rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
-        report = selfreview.review_commits(rng, Path.cwd(), options)
+        if pre_push:
+            if len(args) > 2:
+                raise ReviewkitError("--pre-push", "takes the remote's name and URL only")
+            selfreview.require_repo(cwd)
+            refs = selfreview.parse_pre_push(sys.stdin.read())
+            remote = args[0] if args else None
+            selections = [s for s in (selfreview.pushed_selection(r, remote, cwd) for r in refs)
+                          if s is not None]
+            if not any(s.commits for s in selections):
+                typer.echo("reviewkit: nothing to review: this push sends no new commit",
+                           err=True)
+                raise typer.Exit(EXIT_OK)
+        elif len(args) > 1:
+            raise ReviewkitError(" ".join(args), "check takes one RANGE")
+        elif args:
+            selections = [selfreview.select_range(args[0], cwd)]
+        else:
+            sel, upstream = selfreview.default_selection(cwd)
+            if not sel.commits:
+                typer.echo(f"reviewkit: nothing to review: no commits ahead of {upstream}",
+                           err=True)
+                raise typer.Exit(EXIT_OK)
+            selections = [sel]
+        reports = [api.review_commits(s, cwd, options) for s in selections if s.commits]
     except ReviewkitError as exc:
         _fail(str(exc))
-    _emit(report, format, output, config)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    if not reports:
+        typer.echo(f"reviewkit: nothing to review: {selections[0].label} holds no commit",
+                   err=True)
+        raise typer.Exit(EXIT_OK)
+    for report in reports:
+        _emit(report, format, output, config)
+    failed = any(r.at_or_above(fail_on.value) for r in reports)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+class CheckFormat(str, Enum):
+    json = "json"
+    terse = "terse"
 
 
 @app.command("b4-check")
@@ -324,23 +363,90 @@ def b4_check(
     tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
     select: list[str] = typer.Option([], "--select", help="run only these rules"),
     ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    series: bool = typer.Option(
+        False, "--series",
+        help="the series check (b4.review-series-check-cmd): the cover letter on stdin, the "
+             "series from b4's review branch or fetched by its Message-ID"),
+    format: CheckFormat = typer.Option(
+        CheckFormat.json, "--format", "-f",
+        help="json: b4 review's protocol; terse: checkpatch-style lines for b4 prep --check "
+             "and b4 am --check"),
+    git_config: bool = typer.Option(
+        False, "--git-config",
+        help="print the git config commands that make b4 run this reviewkit beside checkpatch"),
 ) -> None:
-    """b4 review's per-patch check: one patch mail on stdin, a JSON list on stdout.
+    """b4's check command: one patch mail on stdin, b4's check result on stdout.
 
-    Enable with: git config b4.review-perpatch-check-cmd 'reviewkit b4-check'
+    Set it up with: reviewkit b4-check --git-config (then run the lines it prints)
     """
     from reviewkit import api
     from reviewkit.render import b4check
 
-    options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore))
+    if git_config:
+        typer.echo(b4check.git_config(_self_command()), nl=False)
+        return
+    terse = format is CheckFormat.terse
+    options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore),
+                          patch_only=not series)
     data = sys.stdin.buffer.read()
     try:
         _check_patterns(options)
-        result = b4check.check_message(data, options)
+        if series:
+            report = _b4_series_report(data, options)
+            out = b4check.terse_result(report) if terse else b4check.dumps(
+                b4check.series_result(report))
+        else:
+            report = api.review_message(data, options)
+            out = b4check.terse_result(report) if terse else b4check.dumps(
+                b4check.result(report))
     except ReviewkitError as exc:
-        result = b4check.failure(str(exc))
-    sys.stdout.write(result)
+        out = b4check.terse_failure(str(exc)) if terse else b4check.dumps(
+            b4check.failure(f"not reviewed: {exc}",
+                            tool="reviewkit-series" if series else "reviewkit"))
+    sys.stdout.write(out)
     sys.stdout.flush()
+
+
+def _b4_series_report(cover: bytes, options):
+    """The series b4's series check is about: the patch commits of the review branch
+    b4 names (in $B4_TRACKING_FILE, or the cover letter's change-id), else the thread
+    fetched by the cover letter's Message-ID."""
+    from dataclasses import replace
+
+    from reviewkit import api
+    from reviewkit.config import load_config
+    from reviewkit.parse.series import RawMessage, classify
+    from reviewkit.sources import b4branch
+
+    if not cover.strip():
+        raise ReviewkitError("<stdin>", "empty input: no cover letter or patch mail")
+    item = classify(RawMessage("<stdin>", cover))
+    if item.kind not in ("cover", "patch"):
+        reason = item.diagnostic.message if item.diagnostic else "not a cover letter or patch"
+        raise ReviewkitError("<stdin>", reason.removeprefix("<stdin>: "))
+    cwd = Path.cwd()
+    tracking = b4branch.tracking_from_env()
+    branch = b4branch.branch_of(tracking) if tracking else None
+    if branch:
+        sel = b4branch.selection(cwd, tracking, branch)
+        if sel.commits:
+            return api.review_commits(sel, cwd, replace(options, patch_only=False),
+                                      cover=item.patch if item.kind == "cover" else None)
+    config = load_config()
+    lore = _lore_options(api, config, None, False, False, 5.0)
+    return api.review(item.patch.message_id, replace(options, lore_url=lore.lore_url,
+                                                     patch_only=False))
+
+
+def _self_command() -> list[str]:
+    """The argv that starts this reviewkit again, as an absolute path."""
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0.endswith("__main__.py") or argv0 == "-c":
+        return [os.path.abspath(sys.executable), "-m", "reviewkit"]
+    path = argv0 if os.sep in argv0 else (shutil.which(argv0) or argv0)
+    return [os.path.abspath(path)]
 
 
 def _split(values: list[str]) -> tuple[str, ...]:

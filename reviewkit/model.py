@@ -188,6 +188,7 @@ class Patch:
     cc: tuple[Person, ...] = ()
     replies: tuple[Reply, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    commit: str | None = None  # the git commit it was made from (self-review of a range)
 
     @property
     def index(self) -> int:
