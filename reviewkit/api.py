@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,76 +27,42 @@ class Options:
     waivers: Path | None = None
     rules_dir: Path | None = None
     patch_only: bool = False  # leave out series-level rules (one patch checked alone)
+    series: str | None = None  # the series to review, by any of its Message-IDs
 
 
 class RulesError(ReviewkitError):
     """The rule set does not load."""
 
 
-# inputs larger than this are parsed by a pool of worker processes
-PARALLEL_BYTES = 4 << 20
+class SeveralSeriesError(InputError):
+    """The input holds more than one series and none was chosen."""
 
 
-def _local_path(source: str, cwd: Path | None) -> Path:
-    path = Path(source).expanduser()
-    return path if path.is_absolute() else (cwd or Path.cwd()) / path
+def lore_settings(options: Options):
+    from reviewkit.sources.resolve import LoreSettings
+
+    return LoreSettings(archive=options.lore_url, timeout=options.timeout,
+                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
 
 
-def _input_size(source: str, cwd: Path | None) -> int:
-    try:
-        path = _local_path(source, cwd)
-        return path.stat().st_size if path.is_file() else 0
-    except OSError:
-        return 0
+def sources(names, options: Options = Options()) -> list:
+    """Each SOURCE resolved, once, into a typed source (sources.resolve)."""
+    from reviewkit.sources.resolve import resolve
 
-
-def _remote_target(source: str, options: Options):
-    """The lore target SOURCE names, or None when SOURCE is local."""
-    from reviewkit.sources.local import looks_remote
-
-    if source == "-" or _local_path(source, options.cwd).exists() or not looks_remote(source):
-        return None
-    from reviewkit.sources.lore import parse_target
-
-    return parse_target(source, options.lore_url)
+    if isinstance(names, str):
+        names = [names]
+    settings = lore_settings(options)
+    return [resolve(n, cwd=options.cwd, lore=settings) for n in names]
 
 
 def fetch(source: str, options: Options = Options()):
     """The thread SOURCE names, fetched with b4 (or from the cache)."""
-    target = _remote_target(source, options)
-    if target is None:
+    from reviewkit.sources.resolve import LoreThreadSource
+
+    src = sources(source, options)[0]
+    if not isinstance(src, LoreThreadSource):
         raise InputError(source, "not a Message-ID or an archive URL")
-    return _fetch(target, options)
-
-
-def _fetch(target, options: Options):
-    from reviewkit.sources.cache import ThreadCache
-    from reviewkit.sources.lore import fetch_thread
-
-    return fetch_thread(target, timeout=options.timeout, cache=ThreadCache(),
-                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
-
-
-def _messages(source: str, options: Options):
-    """(raw messages, b4's trailers or None, notes) for SOURCE, local or remote."""
-    target = _remote_target(source, options)
-    if target is not None:
-        import time
-
-        from reviewkit.parse.mbox import split_bytes
-        from reviewkit.parse.series import RawMessage
-
-        thread = _fetch(target, options)
-        msgs = [RawMessage(f"{thread.target.msgid}:{n}", d) for n, d in split_bytes(thread.mbox)]
-        notes = [f"fetched {thread.target.thread_url}"]
-        if thread.cached_at is not None:
-            minutes = max(0, int((time.time() - thread.cached_at) // 60))
-            notes = [f"thread from the cache, fetched {minutes} min ago from "
-                     f"{thread.target.thread_url} (--refresh fetches it again)"]
-        return msgs, thread.trailers, notes
-    from reviewkit.sources.local import open_local
-
-    return open_local(source, options.cwd), None, []
+    return src.fetch()
 
 
 def _revision_number(value: str | None) -> int | None:
@@ -107,44 +72,81 @@ def _revision_number(value: str | None) -> int | None:
     return int(v) if v.isdigit() else None
 
 
-def load_series(source: str, options: Options = Options()):
-    return _load(source, options)[0]
+def group(srcs: list, *, keep: bool = True, digest: bool = False):
+    """(envelopes, series groups newest first, orphan indices) of every message of SRCS."""
+    from reviewkit.parse import grouping
+    from reviewkit.sources.resolve import read
+
+    envelopes = list(read(srcs, keep=keep, digest=digest))
+    groups, orphans = grouping.group(envelopes)
+    return envelopes, groups, orphans
 
 
-def _load(source: str, options: Options):
-    """(Series, notes about where it came from)."""
+def _label(srcs: list) -> str:
+    return " ".join(s.label for s in srcs)
+
+
+def load_series(source, options: Options = Options()):
+    return _load(sources(source, options), options)[0]
+
+
+def _load(srcs: list, options: Options):
+    """(Series, notes about where it came from) of the one series in SRCS (or the
+    one ``options.series`` names)."""
+    from reviewkit.parse import grouping
+    from reviewkit.parse.series import RawMessage
+
+    envelopes, groups, _ = group(srcs)
+    label = _label(srcs)
+    if options.series is not None:
+        chosen = grouping.pick(groups, envelopes, options.series)
+        if chosen is None:
+            raise InputError(label, f"no series holds the message {options.series!r} "
+                                    f"(found {len(groups)} series)")
+        members = [envelopes[i] for i in chosen.members]
+    elif len(groups) > 1:
+        raise SeveralSeriesError(
+            label, f"holds {len(groups)} series; review one with --series MSGID "
+                   f"('reviewkit series {label}' lists them), or all of them with "
+                   f"'reviewkit dashboard {label} -o DIR'")
+    elif groups:
+        members = [envelopes[i] for i in groups[0].members]
+    else:
+        members = envelopes  # nothing looks like a patch: let the parser say why
+    trailers: dict = {}
+    notes: list[str] = []
+    for s in srcs:
+        trailers.update(s.trailers or {})
+        notes.extend(s.notes)
+    series = build(label, [RawMessage(e.origin, e.raw()) for e in members], options,
+                   trailers=trailers)
+    return series, notes
+
+
+def build(label: str, messages, options: Options, trailers: dict | None = None):
+    """The Series of one group's raw messages (the revision options ask for)."""
     from dataclasses import replace
 
     from reviewkit.parse.series import NoPatchesError, build_series
 
-    messages, b4_trailers, notes = _messages(source, options)
     compare_n = _revision_number(options.compare_to)
-    workers = os.cpu_count() or 1
     try:
-        if workers > 1 and _input_size(source, options.cwd) > PARALLEL_BYTES:
-            import multiprocessing
-
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                series = build_series(messages, source=source, revision=options.revision,
-                                      compare_to=compare_n,
-                                      mapper=lambda fn, it: pool.imap(fn, it, chunksize=64))
-        else:
-            series = build_series(messages, source=source, revision=options.revision,
-                                  compare_to=compare_n)
+        series = build_series(messages, source=label, revision=options.revision,
+                              compare_to=compare_n)
     except NoPatchesError as exc:
         text = str(exc)
-        if text.startswith(source + ": "):  # the message already names this input
-            text = text[len(source) + 2:]
-        raise InputError(source, text) from None
-    if b4_trailers:
-        series = _with_b4_trailers(series, b4_trailers)
+        if text.startswith(label + ": "):  # the message already names this input
+            text = text[len(label) + 2:]
+        raise InputError(label, text) from None
+    if trailers:
+        series = _with_b4_trailers(series, trailers)
         if series.previous is not None:
-            series = replace(series, previous=_with_b4_trailers(series.previous, b4_trailers))
+            series = replace(series, previous=_with_b4_trailers(series.previous, trailers))
     if options.compare_to is not None and compare_n is None:
         other = load_series(options.compare_to, replace(options, compare_to=None,
-                                                        revision=None))
+                                                        revision=None, series=None))
         series = replace(series, previous=replace(other, previous=None))
-    return series, notes
+    return series
 
 
 def _with_b4_trailers(series, trailers: dict):
@@ -204,6 +206,8 @@ def ruleset(options: Options = Options()):
 
 
 def review_series(series, options: Options = Options(), source: str = "") -> Report:
+    from dataclasses import replace
+
     from reviewkit import engine
     from reviewkit.engine.waivers import apply_waivers, load_waivers
 
@@ -240,17 +244,25 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
                     extra={"waived": [(f, w) for f, w in waived],
                            "rules": {r.id: r for r in rules},
                            "tree_patches": result.tree_patches})
+    from reviewkit import thread
+
+    seen = thread.view(series, report.findings)
+    report = replace(report, findings=seen.findings)
+    report.extra["review_points"] = seen.review_points
+    report.extra["unanswered_review_points"] = seen.unanswered
     comparison = _comparison(series, options, report)
     if comparison is not None:
         report.extra["comparison"] = comparison
     return report
 
 
-def review(source: str, options: Options = Options()) -> Report:
+def review(source, options: Options = Options()) -> Report:
+    """Review the series SOURCE holds (one SOURCE, or a list of them)."""
     from dataclasses import replace
 
-    series, notes = _load(source, options)
-    report = review_series(series, options, source=source)
+    srcs = sources(source, options)
+    series, notes = _load(srcs, options)
+    report = review_series(series, options, source=_label(srcs))
     return replace(report, notes=tuple(notes) + report.notes) if notes else report
 
 

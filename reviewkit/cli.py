@@ -78,10 +78,10 @@ _TREE_HELP = ("a source tree at the series' base: whole-file function context (t
 
 @app.command()
 def review(
-    source: str = typer.Argument(
-        ..., metavar="SOURCE",
-        help="mbox, .eml/.patch, format-patch directory, '-' for stdin, a git range, "
-             "a Message-ID or a lore URL"),
+    source: list[str] = typer.Argument(
+        ..., metavar="SOURCE...",
+        help="mbox, .eml/.patch, format-patch directory, maildir, '-' for stdin, a git "
+             "range, a Message-ID or a lore URL; several are read as one input"),
     format: Format = typer.Option(Format.text, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
@@ -91,6 +91,10 @@ def review(
         help="exit 1 when a finding is at or above this severity"),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
+    series: Optional[str] = typer.Option(
+        None, "--series", metavar="MSGID",
+        help="the series to review when the input holds several: the Message-ID of any of "
+             "its messages ('reviewkit series SOURCE' lists them)"),
     tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
     select: list[str] = typer.Option(
         [], "--select", help="run only these rules (ids or globs such as 'mm/*'; repeat or "
@@ -132,7 +136,7 @@ def review(
     try:
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
-                          revision=revision, tree=tree, select=_split(select),
+                          revision=revision, series=series, tree=tree, select=_split(select),
                           ignore=_split(ignore), waivers=waivers, compare_to=compare_to)
         _check_patterns(options)
         email_args = _email_args(email_min, sender, config) if format is Format.email else None
@@ -224,6 +228,42 @@ def fetch(
         _stream(lambda fp: fp.write(data.decode("utf-8", "surrogateescape")), output)
     typer.echo(f"v{rev}: {count} patch(es)" + (f" written to {output}" if output else ""),
                err=True)
+
+
+@app.command("series")
+def series_list(
+    source: list[str] = typer.Argument(..., metavar="SOURCE...",
+                                       help="any input review takes; several are one input"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to fetch from"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """List the series an input holds, newest first: Message-ID, revisions, patches, subject."""
+    import time
+
+    from reviewkit import api
+    from reviewkit.config import load_config
+
+    try:
+        options = _lore_options(api, load_config(), lore_url, False, offline, timeout)
+        envelopes, groups, orphans = api.group(api.sources(source, options))
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    for g in groups:
+        rev = g.newest
+        patches = sum(1 for i in rev.members if envelopes[i].kind == "patch")
+        versions = ",".join(f"v{r.version}" for r in g.revisions)
+        day = time.strftime("%Y-%m-%d", time.gmtime(rev.date)) if rev.head.date else "-"
+        typer.echo(f"{g.key}  {versions}  {patches} patch(es)  {day}  "
+                   f"{rev.head.author_name or rev.head.author}: {_one_line(rev.title)}")
+    typer.echo(f"{len(groups)} series" + (f", {len(orphans)} message(s) in none"
+                                          if orphans else ""), err=True)
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 _CONFIDENCE_ORDER = ("high", "medium", "low")

@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from reviewkit.model import Series
+from reviewkit.model import Person, Series
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+
+
+@dataclass(frozen=True)
+class Remark:
+    """A reviewer's comment in the thread: who, when, in which message, its first lines.
+
+    On a finding (``raised_in``) it is a comment that already made the finding's
+    point; on a patch it is a review point, with the lines it was written under.
+    """
+
+    author: Person
+    date: datetime | None
+    message_id: str
+    excerpt: str  # the first lines of the comment, as written
+    matched_by: str = ""  # raised_in: "line" (written under the lines) or "function"
+    path: str | None = None  # review points: the file of the quoted lines
+    line: int | None = None  # new-side line of the first quoted changed line
+    old_line: int | None = None  # old-side line, when that line was removed
+    function: str | None = None
+    quoted: tuple[str, ...] = ()  # the changed lines quoted above the comment
+    version: int | None = None  # the revision the comment answered
+
+    def to_json(self, *, link: str | None = None, full: bool = True) -> dict:
+        out = {
+            "author": self.author.to_json(),
+            "date": self.date.isoformat() if self.date else None,
+            "message_id": self.message_id,
+            "link": link,
+            "excerpt": self.excerpt,
+        }
+        if not full:
+            out["matched_by"] = self.matched_by
+            out["version"] = self.version
+            return out
+        out.update({"path": self.path, "line": self.line, "old_line": self.old_line,
+                    "function": self.function, "quoted": list(self.quoted),
+                    "version": self.version})
+        return out
 
 
 @dataclass(frozen=True)
@@ -23,6 +62,7 @@ class Finding:
     function: str | None = None
     excerpt: tuple[str, ...] = ()  # the few diff lines the finding is about
     message_id: str | None = None
+    raised_in: tuple[Remark, ...] = ()  # replies in the thread that already made the point
 
     @property
     def rank(self) -> int:
@@ -37,7 +77,8 @@ class Finding:
             self.rule,
         )
 
-    def to_json(self) -> dict:
+    def to_json(self, link=None) -> dict:
+        """``link`` turns a Message-ID into an archive URL (Report.link)."""
         return {
             "rule": self.rule,
             "severity": self.severity,
@@ -50,6 +91,8 @@ class Finding:
             "message": self.message,
             "excerpt": list(self.excerpt),
             "message_id": self.message_id,
+            "raised_in": [r.to_json(link=link(r.message_id) if link else None, full=False)
+                          for r in self.raised_in],
         }
 
 

@@ -9,14 +9,14 @@ import pytest
 from reviewkit.parse.diff import DiffError, parse_diff
 from reviewkit.parse.mbox import split_bytes
 from reviewkit.parse.series import NoPatchesError, RawMessage, build_series
-from reviewkit.sources.local import read_path
+from reviewkit.sources.resolve import FileSource
 
 from conftest import EDGE
 
 
 def series_of(name: str, **kw):
     path = EDGE / name
-    return build_series(read_path(path, name), source=name, **kw)
+    return build_series(FileSource(label=name, path=path).messages(), source=name, **kw)
 
 
 def only_patch(name: str):

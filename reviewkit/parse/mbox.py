@@ -81,3 +81,64 @@ def split_file(fp: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 def split_bytes(data: bytes) -> Iterator[tuple[int, bytes]]:
     return split_lines(data.splitlines(keepends=True))
+
+
+_CANDIDATE = re.compile(rb"(?m)^From ")
+_UNESCAPE = re.compile(rb"(?m)^>(>*From )")
+
+
+def unescape(raw: bytes) -> bytes:
+    """One message as cut from an mbox (separator line excluded) -> its bytes, as
+    ``split_lines`` yields them."""
+    if b">From " in raw:
+        raw = _UNESCAPE.sub(rb"\1", raw)
+    return _finish([raw])
+
+
+def split_spans(fp: IO[bytes], chunk: int = 8 << 20) -> Iterator[tuple[int, int, int, bytes]]:
+    """``(line_number_of_separator, start, end, message_bytes)`` for each message of
+    an mbox file, read in chunks: ``start:end`` is the message's byte range in the
+    file (after its separator line), for reading it again later with ``unescape``.
+    The same messages as ``split_file``, found with one regular-expression scan per
+    chunk instead of a Python loop per line."""
+    buf = b""
+    base = 0  # file offset of buf[0]
+    buf_line = 1  # line number of buf[0]
+    open_start: int | None = None  # file offset of the open message's first byte
+    open_line = 1
+    eof = False
+    while not eof:
+        more = fp.read(chunk)
+        eof = not more
+        buf += more
+        limit = len(buf) if eof else buf.rfind(b"\n") + 1  # complete lines only
+        counted, line = 0, buf_line
+        for m in _CANDIDATE.finditer(buf, 0, limit):
+            a = m.start()
+            nl = buf.find(b"\n", a, limit)
+            line_end = limit if nl == -1 else nl + 1
+            if not is_separator(buf[a:line_end]):
+                continue
+            line += buf.count(b"\n", counted, a)
+            counted = a
+            if open_start is not None:
+                yield from _emit(buf, base, open_line, open_start, base + a)
+            elif a > 0:
+                yield from _emit(buf, base, 1, base, base + a)
+            open_start, open_line = base + line_end, line
+        if eof:
+            if open_start is None:
+                yield from _emit(buf, base, 1, base, base + len(buf))
+            else:
+                yield from _emit(buf, base, open_line, open_start, base + len(buf))
+            return
+        keep = open_start - base if open_start is not None else 0
+        buf_line += buf.count(b"\n", 0, keep)
+        buf = buf[keep:]
+        base += keep
+
+
+def _emit(buf: bytes, base: int, line: int, start: int, end: int):
+    raw = buf[start - base:end - base]
+    if raw.strip():
+        yield line, start, end, unescape(raw)

@@ -34,7 +34,14 @@ def _patch(p: Patch, report: Report) -> dict:
         "trailers": [t.to_json() for t in p.trailers],
         "replies": [r.to_json() for r in p.replies],
         "files": [f.to_json() for f in p.files],
+        "review_points": _remarks(report, "review_points", p),
+        "unanswered_review_points": _remarks(report, "unanswered_review_points", p),
     }
+
+
+def _remarks(report: Report, key: str, p: Patch) -> list[dict]:
+    return [r.to_json(link=report.link(r.message_id))
+            for r in report.extra.get(key, {}).get(p.index, ())]
 
 
 def to_dict(report: Report, *, patches: bool = True) -> dict:
@@ -60,7 +67,7 @@ def to_dict(report: Report, *, patches: bool = True) -> dict:
             "patches": [_patch(p, report) for p in s.patches] if patches else _PATCHES,
             "replies": [r.to_json() for r in s.replies],
         },
-        "findings": [f.to_json() for f in report.findings],
+        "findings": [f.to_json(report.link) for f in report.findings],
         "counts": report.counts(),
         "comparison": report.extra.get("comparison"),
     }

@@ -36,6 +36,27 @@ def _review_tags(p) -> str:
     return "; ".join(parts)
 
 
+def said(r, limit: int = 160) -> str:
+    """A remark's first words on one line, quoted: "shmem_mfill_atomic_pte() does ..."."""
+    words = " ".join(r.excerpt.split())
+    if len(words) > limit:
+        words = words[:limit].rsplit(" ", 1)[0] + " ..."
+    return f'"{words}"'
+
+
+def who_when(r) -> str:
+    who = r.author.name or r.author.email
+    return f"{who}, {r.date.strftime('%Y-%m-%d')}" if r.date else who
+
+
+def where(r) -> str:
+    """Where a review point was written: a file line, or the patch as a whole."""
+    if r.path is None:
+        return "on the patch"
+    n = f":{r.line}" if r.line is not None else (f":{r.old_line} (old)" if r.old_line else "")
+    return f"on {r.path}{n}" + (f" in {r.function}()" if r.function else "")
+
+
 def _repliers(p) -> str:
     return ", ".join(r.author.name or r.author.email for r in p.replies)
 
@@ -87,4 +108,9 @@ def render(report: Report, *, colour: bool = False, template_dir: Path | None = 
         repliers=_repliers,
         counts=counts,
         link=report.link,
+        said=said,
+        who_when=who_when,
+        where=where,
+        points_of=lambda p: report.extra.get("review_points", {}).get(p.index, []),
+        unanswered_of=lambda p: report.extra.get("unanswered_review_points", {}).get(p.index, []),
     )

@@ -1,72 +1,16 @@
-"""Local sources: an mbox, one .eml/.patch, a format-patch directory, stdin, a git range.
-
-This is the only place (with the lore adapter) that reads files or runs git.
-Every source yields RawMessage objects lazily, so a large mbox is streamed.
-"""
+"""Git as a source: a revision or range of the current repository, as mail."""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
 from reviewkit.errors import InputError
-from reviewkit.parse.mbox import looks_like_mbox, split_file, split_bytes
+from reviewkit.parse.mbox import split_bytes
 from reviewkit.parse.series import RawMessage
-
-_PATCH_FILE = re.compile(r"\.(patch|eml|mbox|mbx|diff|txt)$", re.I)
-
-
-def read_path(path: Path, label: str) -> Iterator[RawMessage]:
-    """Messages of an mbox or a single message file."""
-    try:
-        fp = path.open("rb")
-    except OSError as exc:
-        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
-    with fp:
-        head = fp.read(4096)
-        if not head.strip():
-            raise InputError(label, "empty file")
-        fp.seek(0)
-        if looks_like_mbox(head):
-            for lineno, data in split_file(fp):
-                yield RawMessage(f"{label}:{lineno}", data)
-        else:
-            yield RawMessage(label, fp.read())
-
-
-def read_directory(path: Path, label: str) -> Iterator[RawMessage]:
-    """A ``git format-patch`` output directory (with or without a cover letter)."""
-    files = sorted(p for p in path.iterdir() if p.is_file() and _PATCH_FILE.search(p.name))
-    if not files:
-        raise InputError(label, "directory holds no .patch, .eml or .mbox file")
-    for f in files:
-        name = str(Path(label) / f.name)
-        try:
-            data = f.read_bytes()
-        except OSError:
-            # one unreadable file is a broken message of the series, not the end of the run
-            yield RawMessage(name, b"")
-            continue
-        if looks_like_mbox(data[:4096]):
-            for lineno, msg in split_bytes(data):
-                yield RawMessage(f"{name}:{lineno}", msg)
-        else:
-            yield RawMessage(name, data)
-
-
-def read_stdin(label: str = "<stdin>") -> Iterator[RawMessage]:
-    data = sys.stdin.buffer.read()
-    if not data.strip():
-        raise InputError(label, "empty input")
-    if looks_like_mbox(data[:4096]):
-        for lineno, msg in split_bytes(data):
-            yield RawMessage(f"{label}:{lineno}", msg)
-    else:
-        yield RawMessage(label, data)
 
 
 def is_git_repo(cwd: Path) -> bool:
@@ -118,29 +62,3 @@ def read_git_range(rev_range: str, cwd: Path, root: bool = False) -> Iterator[Ra
         raise InputError(label, "the range holds no commit")
     for lineno, data in split_bytes(proc.stdout):
         yield RawMessage(f"{label}:{lineno}", data)
-
-
-_MSGID_LIKE = re.compile(r"^<?[^\s<>/]+@[^\s<>/]+>?$")
-
-
-def looks_remote(source: str) -> bool:
-    """A Message-ID or an archive URL: a lore source, not a local one."""
-    return source.startswith(("http://", "https://")) or (
-        "{" not in source and _MSGID_LIKE.match(source) is not None)
-
-
-def open_local(source: str, cwd: Path | None = None) -> Iterator[RawMessage]:
-    """Resolve SOURCE to local messages: path, ``-``, or a git revision range."""
-    cwd = cwd or Path.cwd()
-    if source == "-":
-        return read_stdin()
-    path = Path(source).expanduser()
-    if not path.is_absolute():
-        path = cwd / path
-    if path.is_dir():
-        return read_directory(path, source)
-    if path.exists():
-        return read_path(path, source)
-    if is_git_repo(cwd) and git_revision_exists(source, cwd):
-        return read_git_range(source, cwd)
-    raise InputError(source, "no such file, directory, git revision or Message-ID")

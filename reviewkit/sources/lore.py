@@ -272,3 +272,46 @@ def _what_b4_knows(b4, msgs) -> tuple[tuple[int, ...], dict]:
                 got.append([t.name, t.addr[0], t.addr[1].lower(), src])
             trailers[lmsg.msgid] = got
     return revisions, trailers
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    url: str
+    mbox: bytes  # mboxrd: every message of every thread the search found
+    cached_at: float | None = None
+
+
+def search(query: str, archive: str, *, timeout: float = 5.0, cache=None,
+           refresh: bool = False, offline: bool = False, ttl: float = 600.0) -> SearchResult:
+    """The whole threads of the messages a public-inbox search finds, with b4's
+    search (cached like fetched threads).  No hit is an empty result, not an error."""
+    key = f"search:{query}"
+    url = f"{archive}/?x=m&t=1&q={urllib.parse.quote_plus(query)}"
+    if cache is not None and not refresh:
+        entry = cache.get(archive, key)
+        if entry is not None and (offline or time.time() - entry.fetched < ttl):
+            return SearchResult(query, url, entry.mbox, cached_at=entry.fetched)
+    if offline:
+        raise LoreError(f"query {query!r}", "not in the cache, and --offline forbids searching",
+                        url)
+    import liblore
+
+    with isolated_b4(archive, timeout) as b4:
+        node = b4.get_lore_node()
+        try:
+            raw = node.get_mbox_by_query(query, full_threads=True, nocache=True)
+        except liblore.RemoteError as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise LoreError(f"query {query!r}", _why(exc, timeout), url) from None
+            raw = b""
+        except (EOFError, zlib.error, OSError) as exc:
+            raise LoreError(f"query {query!r}", f"the search results are truncated or not "
+                                                f"gzip ({exc})", url) from None
+        except liblore.LibloreError as exc:
+            raise LoreError(f"query {query!r}", f"search failed: {exc}", url) from None
+        msgs = b4.split_and_dedupe_pi_results(raw) if raw else []
+    result = SearchResult(query, url, _mbox(msgs))
+    if cache is not None:
+        cache.put(archive, key, url, result.mbox, {"query": query, "messages": len(msgs)})
+    return result
