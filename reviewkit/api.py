@@ -21,7 +21,9 @@ class Options:
     offline: bool = False  # the cache only
     cache_ttl: float = 600.0  # seconds a cached thread counts as fresh
     compare_to: str | None = None  # an earlier revision: N, a Message-ID, a URL or a path
-    tree: Path | None = None
+    tree: Path | None = None  # a kernel git repository, or a directory at the series' base
+    guess_base: bool = False  # search recent commits for one the series applies to
+    tree_base: str | None = None  # the commit the series applies to, when the caller knows it
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     waivers: Path | None = None
@@ -215,13 +217,9 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
     rules = engine.select_rules(rs, options.select, options.ignore)
     if options.patch_only:
         rules = [r for r in rules if r.scope != "series" or r.group == "input"]
-    tree = None
     notes: list[str] = []
-    if options.tree is not None:
-        tree = options.tree.expanduser().resolve()
-        if not tree.is_dir():
-            raise InputError(str(options.tree), "--tree is not a directory")
-    result = engine.run(series, rules, rs, tree=tree)
+    images = tree_images(series, options)
+    result = engine.run(series, rules, rs, images=images)
     notes.extend(result.notes)
     findings = list(result.findings)
     waived = []
@@ -243,7 +241,8 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
                     lore_url=options.lore_url,
                     extra={"waived": [(f, w) for f, w in waived],
                            "rules": {r.id: r for r in rules},
-                           "tree_patches": result.tree_patches})
+                           "tree_patches": result.tree_patches,
+                           "contexts": {i: c.to_json() for i, c in result.contexts.items()}})
     from reviewkit import thread
 
     seen = thread.view(series, report.findings)
@@ -254,6 +253,33 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
     if comparison is not None:
         report.extra["comparison"] = comparison
     return report
+
+
+def tree_images(series, options: Options):
+    """The pre- and post-images of the series from ``options.tree`` (None without one)."""
+    if options.tree is None:
+        return None
+    from reviewkit.engine.tree import build_images, open_tree
+
+    tree = options.tree.expanduser().resolve()
+    if not tree.is_dir():
+        raise InputError(str(options.tree), "--tree is not a directory")
+    repo = open_tree(tree)
+    if repo is not None and options.tree_base is not None and repo.resolve(
+            options.tree_base) is None:
+        raise InputError(repo.label, f"commit {options.tree_base} is not in the repository")
+    return build_images(series, tree, repo=repo, guess_base=options.guess_base,
+                        base=options.tree_base, prerequisites=_prerequisites(series))
+
+
+def _prerequisites(series) -> tuple:
+    """Other patches of the input that ``prerequisite-patch-id:`` may name."""
+    out = []
+    prev = series.previous
+    while prev is not None:
+        out.extend(prev.patches)
+        prev = prev.previous
+    return tuple(out)
 
 
 def review(source, options: Options = Options()) -> Report:
@@ -280,7 +306,8 @@ def _comparison(series, options: Options, report: Report) -> dict | None:
 
 def review_commits(selection, cwd: Path, options: Options = Options(), cover=None) -> Report:
     """Review the commits of a self-review selection (``sources.selfreview``), with
-    the repository at their base as the tree; each patch carries its commit.
+    the repository as the tree for function context (pre-images by the commits'
+    blob ids, the rest at the selection's base); each patch carries its commit.
 
     Commits have no cover letter: COVER (a Patch) is the one to review with them,
     and without one its absence is not reported."""
@@ -301,10 +328,8 @@ def review_commits(selection, cwd: Path, options: Options = Options(), cover=Non
         series = replace(series, cover=cover)
     else:
         options = replace(options, ignore=options.ignore + ("series/cover-letter-missing",))
-    paths = {p for patch in series.patches for f in patch.files
-             for p in (f.old_path, f.new_path) if p}
-    with selfreview.base_tree(cwd, selection.base, paths) as tree:
-        return review_series(series, replace(options, tree=tree), source=label)
+    return review_series(series, replace(options, tree=selfreview.toplevel(cwd),
+                                         tree_base=selection.base), source=label)
 
 
 def review_message(data: bytes, options: Options = Options(), source: str = "<stdin>") -> Report:

@@ -72,8 +72,9 @@ def _stream(write, output: Optional[Path]) -> None:
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
 
 
-_TREE_HELP = ("a source tree at the series' base: whole-file function context (the series is "
-              "applied to a scratch copy, never to DIR)")
+_TREE_HELP = ("a kernel git repository (pre-images by blob id, base-commit or HEAD) or a "
+              "source directory: whole-file function context; only ever read (default: "
+              "'tree' in the config file)")
 
 
 @app.command()
@@ -96,6 +97,10 @@ def review(
         help="the series to review when the input holds several: the Message-ID of any of "
              "its messages ('reviewkit series SOURCE' lists them)"),
     tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    guess_base: bool = typer.Option(
+        False, "--guess-base",
+        help="with a git --tree: try recent commits for pre-images the patch applies to "
+             "exactly (as b4 am --guess-base)"),
     select: list[str] = typer.Option(
         [], "--select", help="run only these rules (ids or globs such as 'mm/*'; repeat or "
                              "separate with commas)"),
@@ -136,7 +141,8 @@ def review(
     try:
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
-                          revision=revision, series=series, tree=tree, select=_split(select),
+                          revision=revision, series=series, tree=tree or config.tree,
+                          guess_base=guess_base, select=_split(select),
                           ignore=_split(ignore), waivers=waivers, compare_to=compare_to)
         _check_patterns(options)
         email_args = _email_args(email_min, sender, config) if format is Format.email else None

@@ -4,6 +4,7 @@
     templates-dir = "~/.config/reviewkit/templates"   # overrides of templates/*.j2
     from = "Ada Reviewer <ada@example.org>"           # From: of reply drafts
     lore-url = "https://lore.kernel.org/all"          # archive for links (and fetching)
+    tree = "~/src/linux"                              # --tree when none is given
 
 Command-line options win over the file; the file wins over built-in defaults.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from reviewkit.errors import InputError
 
-_KEYS = {"templates-dir", "from", "lore-url"}
+_KEYS = {"templates-dir", "from", "lore-url", "tree"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Config:
     templates_dir: Path | None = None
     sender: str | None = None
     lore_url: str | None = None
+    tree: Path | None = None  # a kernel git repository or source directory
     path: Path | None = None
 
 
@@ -61,5 +63,12 @@ def load_config(path: Path | None = None) -> Config:
             tdir = path.parent / tdir
         if not tdir.is_dir():
             raise InputError(label, f"templates-dir {tdir} is not a directory")
+    tree = None
+    if data.get("tree"):
+        tree = Path(data["tree"]).expanduser()
+        if not tree.is_absolute():
+            tree = path.parent / tree
+        if not tree.is_dir():
+            raise InputError(label, f"tree {tree} is not a directory")
     return Config(templates_dir=tdir, sender=data.get("from"), lore_url=data.get("lore-url"),
-                  path=path)
+                  tree=tree, path=path)

@@ -103,6 +103,9 @@ class FileDiff:
     status: str  # added | deleted | modified | renamed | copied | binary
     hunks: tuple[Hunk, ...] = ()
     is_binary: bool = False
+    # the abbreviated blob ids of the ``index abc1234..def5678`` line, when there is one
+    old_blob: str | None = None
+    new_blob: str | None = None
 
     @property
     def path(self) -> str:
@@ -189,6 +192,9 @@ class Patch:
     replies: tuple[Reply, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     commit: str | None = None  # the git commit it was made from (self-review of a range)
+    # what the series applies to, as b4 and ``git format-patch --base`` write it
+    base_commit: str | None = None
+    prerequisite_patch_ids: tuple[str, ...] = ()
 
     @property
     def index(self) -> int:

@@ -118,6 +118,27 @@ class Report:
         rank = SEVERITY_RANK[threshold]
         return [f for f in self.findings if f.rank >= rank]
 
+    def context_of(self, index: int) -> dict:
+        """Where patch ``index`` was reviewed from: {"source": blob | base-commit |
+        worktree | guessed | diff, "base": commit or None}."""
+        ctx = self.extra.get("contexts", {}).get(index)
+        return dict(ctx) if ctx else {"source": "diff", "base": None}
+
+    def describe_context(self, index: int) -> str:
+        """The per-patch context line of the text and HTML reports."""
+        ctx = self.context_of(index)
+        src, base = ctx["source"], (ctx["base"] or "")[:12]
+        if src == "blob":
+            return "blob (the pre-images its index lines name)"
+        if src == "base-commit":
+            return f"base-commit {base}"
+        if src == "worktree":
+            return f"worktree (HEAD {base})" if base else "worktree (the files of the tree)"
+        if src == "guessed":
+            return f"guessed base {base}"
+        return "diff only" + (" (no exact pre-image in the tree)" if self.extra.get("contexts")
+                              else "")
+
     def link(self, message_id: str | None) -> str | None:
         if not message_id or not self.lore_url:
             return None

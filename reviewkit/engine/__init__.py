@@ -74,6 +74,7 @@ class EngineResult:
     mode: str
     notes: list[str] = field(default_factory=list)
     tree_patches: tuple[int, ...] = ()
+    contexts: dict = field(default_factory=dict)  # patch index -> tree.PatchSource
 
 
 class _Args(dict):
@@ -161,16 +162,18 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
                                 "text": ln.text.strip()})
 
 
-def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None
-        ) -> EngineResult:
+def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | None = None,
+        images=None) -> EngineResult:
+    """``images`` (engine.tree.build_images) gives tree mode; ``tree`` alone builds
+    them from a plain directory or repository."""
     notes: list[str] = []
     mode = "diff-only"
     tree_patches: set[int] = set()
-    images = None
-    if tree is not None:
-        from reviewkit.engine.tree import build_images
+    if images is None and tree is not None:
+        from reviewkit.engine.tree import build_images, open_tree
 
-        images = build_images(series, tree)
+        images = build_images(series, tree, repo=open_tree(tree))
+    if images is not None:
         notes.extend(images.notes)
         tree_patches = set(images.applied)
         mode = "tree" if tree_patches else "diff-only"
@@ -220,7 +223,8 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             findings.append(_crash(rule, exc, None))
     findings = sorted(set(findings), key=Finding.sort_key)
     return EngineResult(findings=findings, mode=mode, notes=notes,
-                        tree_patches=tuple(sorted(tree_patches)))
+                        tree_patches=tuple(sorted(tree_patches)),
+                        contexts=dict(images.contexts) if images is not None else {})
 
 
 def _earlier(series: Series) -> dict[int, Earlier]:

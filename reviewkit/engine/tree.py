@@ -1,22 +1,55 @@
-"""Tree mode: apply the series to a scratch copy of a source tree.
+"""Tree mode: the exact pre-image of every file a series touches, and its post-image.
 
-Only the files the series touches are copied out of the user's tree into a
-temporary directory, which is where ``git apply`` runs; the user's tree is
-only ever read.  A path that would leave the tree (absolute, ``..``, or a
-symlink pointing outside) is refused.  A patch that does not apply is
-reviewed from its diff alone, with a note saying so.
+``--tree`` names a kernel git repository (with a work tree, or bare) or a plain
+directory.  For each file of each patch the pre-image is, in this order:
+
+1. the post-image of an earlier patch of the series that touched the file;
+2. the blob the patch's ``index abc1234..def5678`` line names (as ``git am -3``
+   finds it);
+3. the file at the series' ``base-commit:``, after the ``prerequisite-patch-id:``
+   patches that are in the input;
+4. the file at the repository's HEAD, then in its work tree (or the plain
+   directory's file);
+5. with ``guess_base``, the file at a recent commit that changed it (newest
+   first, bounded in commits and seconds), as ``b4 am --guess-base`` looks.
+
+A candidate counts only when every hunk applies to it exactly (every context and
+removed line as the patch says, at any offset): no fuzz, no reduced context.  A
+patch with a file that has no exact pre-image is reviewed from its diff, and a
+note says why.  Patches are applied in memory; the user's tree and repository
+are only read, and a path that would leave the tree is refused.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from reviewkit.model import FileDiff, Patch, Series
+
+# the context sources, most exact first
+SOURCES = ("blob", "base-commit", "worktree", "guessed", "diff")
+GUESS_COMMITS = 1000  # at most this many recent commits are tried by guess_base
+GUESS_SECONDS = 10.0  # and for at most this long
+GUESS_DAYS = 120  # commits older than the patch date by more than this are not tried
+
+
+@dataclass(frozen=True)
+class PatchSource:
+    """Where a patch's pre-images came from: one of SOURCES, and the commit when known."""
+
+    source: str
+    base: str | None = None
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "base": self.base}
+
+    def describe(self) -> str:
+        return self.source + (f" {self.base[:12]}" if self.base else "")
+
+
+DIFF = PatchSource("diff")
 
 
 @dataclass
@@ -24,6 +57,18 @@ class TreeImages:
     images: dict[int, dict[str, tuple[str | None, str | None]]] = field(default_factory=dict)
     applied: set[int] = field(default_factory=set)  # patch indexes reviewed in tree mode
     notes: list[str] = field(default_factory=list)
+    contexts: dict[int, PatchSource] = field(default_factory=dict)
+    # where the rest of the tree (files the series does not touch) is read from
+    world: "World | None" = None
+
+
+@dataclass(frozen=True)
+class World:
+    """The tree around the series: a git commit, or a plain directory."""
+
+    repo: object | None  # sources.gitrepo.GitRepo
+    commit: str | None
+    directory: Path | None
 
 
 def unified_diff(files: tuple[FileDiff, ...]) -> str:
@@ -46,7 +91,8 @@ def unified_diff(files: tuple[FileDiff, ...]) -> str:
         for h in fd.hunks:
             section = f" {h.section}" if h.section else ""
             out.append(f"@@ -{h.old_start},{h.old_len} +{h.new_start},{h.new_len} @@{section}")
-            out.extend(ln.kind + ln.text for ln in h.lines)
+            out.extend(ln.kind + ln.text for ln in h.lines
+                       if ln.old_no is not None or ln.new_no is not None)
     return "\n".join(out) + "\n"
 
 
@@ -74,65 +120,399 @@ def _paths(patch: Patch) -> set[str]:
     return out
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
+# --- applying a diff exactly, in memory ---------------------------------------------
+
+_MISS = object()
+
+
+def _find(lines: list[str], block: list[str], want: int, lo: int) -> int | None:
+    """Where ``block`` stands in ``lines`` at or after ``lo``, nearest to ``want``."""
+    n = len(block)
+    hi = len(lines) - n
+    if hi < lo:
+        return None
+    want = min(max(want, lo), hi)
+    if not block:
+        return want
+    first = block[0]
+    for d in range(0, max(want - lo, hi - want) + 1):
+        for at in ((want + d, want - d) if d else (want,)):
+            if lo <= at <= hi and lines[at] == first and lines[at:at + n] == block:
+                return at
+    return None
+
+
+def apply_exact(pre: str | None, fd: FileDiff, trim: int = 0):
+    """The post-image of ``pre`` under ``fd`` (None for a deleted file), or _MISS
+    when a hunk does not apply exactly.  ``trim`` drops that many context lines at
+    each end of every hunk (only to tell "would apply with reduced context")."""
+    if fd.status == "added":
+        if pre is not None:
+            return _MISS  # the file is already there
+        pre = ""
+    elif pre is None:
+        return _MISS
+    final_nl = pre.endswith("\n")
+    lines = pre.split("\n")
+    if final_nl or lines == [""]:
+        lines.pop()
+    out: list[str] = []
+    pos = 0
+    offset = 0
+    for h in fd.hunks:
+        hl = [ln for ln in h.lines if ln.old_no is not None or ln.new_no is not None]
+        lead = 0
+        while lead < trim and lead < len(hl) and hl[lead].kind == " ":
+            lead += 1
+        tail = 0
+        while tail < trim and tail < len(hl) - lead and hl[len(hl) - 1 - tail].kind == " ":
+            tail += 1
+        core = hl[lead:len(hl) - tail]
+        old = [ln.text for ln in core if ln.kind != "+"]
+        new = [ln.text for ln in core if ln.kind != "-"]
+        start = (h.old_start - 1 if h.old_len else h.old_start) + lead
+        at = _find(lines, old, start + offset, pos)
+        if at is None:
+            return _MISS
+        offset = at - start
+        out.extend(lines[pos:at])
+        out.extend(new)
+        pos = at + len(old)
+    out.extend(lines[pos:])
+    if fd.status == "deleted":
+        return None if not out else _MISS
+    if not out:
+        return ""
+    return "\n".join(out) + ("\n" if final_nl or fd.status == "added" or not pre else "")
+
+
+# --- pre-image sources ----------------------------------------------------------------
+
+@dataclass
+class _Candidate:
+    source: PatchSource
+    text: str | None  # None: the file is absent there
+    what: str  # for notes: "blob 72e01b8", "HEAD", "base-commit 1234abcd"
+
+
+class _Resolver:
+    def __init__(self, series: Series, tree: Path, repo, guess_base: bool,
+                 base_override: str | None, prerequisites: tuple[Patch, ...]):
+        self.series = series
+        self.tree = tree
+        self.repo = repo  # GitRepo or None (a plain directory)
+        self.guess_base = guess_base
+        self.notes: list[str] = []
+        self.state: dict[str, tuple[str | None, PatchSource]] = {}
+        self.unknown: set[str] = set()
+        self.base: str | None = None
+        self.base_files: dict[str, str | None] = {}  # prerequisite post-images at base
+        self._head_files: dict[str, bytes | None] = {}
+        self._base_cache: dict[str, bytes | None] = {}
+        self._setup_base(base_override, prerequisites)
+
+    # the series' base and its prerequisites
+    def _setup_base(self, override: str | None, prerequisites: tuple[Patch, ...]) -> None:
+        named = override or series_base(self.series)
+        if named is None:
+            return
+        if self.repo is None:
+            if override is None:
+                self.notes.append(f"base-commit {named[:12]}: {self.tree} is not a git "
+                                  "repository, so only its files as they are were tried")
+            return
+        self.base = self.repo.resolve(named)
+        if self.base is None:
+            if override is None:
+                self.notes.append(f"base-commit {named[:12]} is not in {self.repo.label}"
+                                  + (" (a shallow clone)" if self.repo.shallow else "")
+                                  + "; fetch it for exact context")
+            return
+        wanted = series_prerequisites(self.series)
+        have = {}
+        if wanted:
+            from reviewkit.sources.gitrepo import patch_id
+
+            for p in prerequisites:
+                pid = patch_id(unified_diff(p.files))
+                if pid in wanted:
+                    have.setdefault(pid, p)
+        for pid in wanted:
+            p = have.get(pid)
+            if p is None:
+                self.notes.append(f"prerequisite-patch-id {pid[:12]} is not in the input; "
+                                  f"base-commit {self.base[:12]} is used without it")
+                continue
+            ok = True
+            staged: dict[str, str | None] = {}
+            for fd in p.files:
+                old = fd.old_path
+                pre = (staged[old] if old in staged else self.base_files[old]
+                       if old in self.base_files else self._at_base(old)) if old else None
+                post = apply_exact(pre, fd)
+                if post is _MISS:
+                    ok = False
+                    break
+                if old and old != fd.new_path:
+                    staged[old] = None
+                if fd.new_path:
+                    staged[fd.new_path] = post
+            if ok:
+                self.base_files.update(staged)
+            else:
+                self.notes.append(f"prerequisite {p.subject.title!r} does not apply exactly "
+                                  f"at base-commit {self.base[:12]}; left out")
+
+    def _at_base(self, path: str) -> str | None:
+        from reviewkit.sources.gitrepo import decode
+
+        if path not in self._base_cache:
+            self._base_cache.update(self.repo.files_at(self.base, [path]))
+        data = self._base_cache.get(path)
+        return decode(data) if data is not None else None
+
+    def _head(self, path: str) -> bytes | None:
+        if path not in self._head_files:
+            head = self.repo.head()
+            self._head_files.update(self.repo.files_at(head, [path]) if head else {path: None})
+        return self._head_files.get(path)
+
+    def candidates(self, fd: FileDiff):
+        from reviewkit.sources.gitrepo import blob_id, decode, encode, is_null_id
+
+        old = fd.old_path
+        added = fd.status == "added"
+        if old is not None and old in self.state:
+            text, src = self.state[old]
+            if fd.old_blob and text is not None and blob_id(encode(text)).startswith(fd.old_blob):
+                src = PatchSource("blob", src.base if src.source == "blob" else None)
+            yield _Candidate(src, text, "the earlier patch's result")
+            return
+        if old is not None and old in self.unknown:
+            # an earlier patch of the series changed this file and could not be applied:
+            # only the exact blob the index line names can stand for it
+            if self.repo is not None and fd.old_blob and not is_null_id(fd.old_blob):
+                data = self.repo.blobs([fd.old_blob])[fd.old_blob]
+                if data is not None:
+                    yield _Candidate(PatchSource("blob"), decode(data), f"blob {fd.old_blob}")
+            return
+        if fd.old_blob and (added or old is not None):
+            if is_null_id(fd.old_blob):
+                if added:
+                    yield _Candidate(PatchSource("blob"), None, "no file")
+            elif self.repo is not None:
+                data = self.repo.blobs([fd.old_blob])[fd.old_blob]
+                if data is not None:
+                    yield _Candidate(PatchSource("blob"), decode(data), f"blob {fd.old_blob}")
+        path = old or fd.path
+        if self.repo is not None and self.base is not None:
+            text = self.base_files[path] if path in self.base_files else self._at_base(path)
+            yield _Candidate(PatchSource("base-commit", self.base), text,
+                             f"base-commit {self.base[:12]}")
+        if self.repo is not None:
+            head = self.repo.head()
+            head_data = self._head(path) if head else None
+            if head:
+                yield _Candidate(PatchSource("worktree", head),
+                                 decode(head_data) if head_data is not None else None, "HEAD")
+            if self.repo.work_tree is not None:
+                data = self.repo.worktree_file(path)
+                if head is None or data != head_data:
+                    yield _Candidate(PatchSource("worktree"),
+                                     decode(data) if data is not None else None, "the work tree")
+        else:
+            data = _read_plain(self.tree, path)
+            yield _Candidate(PatchSource("worktree"), data, "the tree")
+
+    def miss_reason(self, fd: FileDiff, tried: list[_Candidate], reduced: bool) -> str:
+        from reviewkit.sources.gitrepo import is_null_id
+
+        parts = []
+        if (self.repo is not None and fd.old_blob and not is_null_id(fd.old_blob)
+                and not any(c.what == f"blob {fd.old_blob}" for c in tried)
+                and (fd.old_path or fd.path) not in self.state):
+            parts.append(f"blob {fd.old_blob} is not in {self.repo.label}"
+                         + (" (a shallow clone)" if self.repo.shallow else ""))
+        applied_to = [c.what for c in tried]
+        if applied_to:
+            parts.append("it does not apply exactly to " + ", ".join(dict.fromkeys(applied_to)))
+        if reduced:
+            parts.append("it would apply only with reduced context")
+        return f"{fd.path}: " + "; ".join(parts) if parts else fd.path
+
+    def resolve(self, fd: FileDiff):
+        """(PatchSource, pre, post) for one file, or (None, reason, None)."""
+        tried: list[_Candidate] = []
+        reduced = False
+        for cand in self.candidates(fd):
+            post = apply_exact(cand.text, fd)
+            if post is not _MISS:
+                return cand.source, cand.text, post
+            tried.append(cand)
+            if not reduced and cand.text is not None and fd.status != "added" and (
+                    apply_exact(cand.text, fd, trim=2) is not _MISS):
+                reduced = True
+        return None, self.miss_reason(fd, tried, reduced), None
+
+    def guess(self, patch: Patch, fds: list[FileDiff], deadline: float):
+        """A recent commit at which every file of ``fds`` applies exactly."""
+        from reviewkit.sources.gitrepo import decode
+
+        paths = sorted({fd.old_path for fd in fds if fd.old_path} | {fd.path for fd in fds})
+        before = int(patch.date.timestamp()) + 86400 if patch.date else None
+        commits = self.repo.recent_commits(paths, GUESS_COMMITS, before,
+                                           GUESS_DAYS if patch.date else None)
+        if not commits:
+            return None
+        ids = self.repo.blob_ids_at(commits, paths)
+        tried: dict[tuple, object] = {}
+        for commit in commits:
+            if time.monotonic() > deadline:
+                self.notes.append(f"patch {patch.index}/{patch.total}: --guess-base stopped "
+                                  f"after {GUESS_SECONDS:.0f} s")
+                return None
+            key = tuple(ids.get((commit, p)) for p in paths)
+            if key in tried:
+                continue
+            blobs = self.repo.blobs([i for i in key if i])
+            results = []
+            for fd in fds:
+                oid = ids.get((commit, fd.old_path or fd.path))
+                data = blobs.get(oid) if oid else None
+                text = decode(data) if data is not None else None
+                post = apply_exact(text, fd)
+                if post is _MISS:
+                    break
+                results.append((fd, text, post))
+            tried[key] = True
+            if len(results) == len(fds):
+                return commit, results
         return None
 
 
-def build_images(series: Series, tree: Path, timeout: float = 60.0) -> TreeImages:
+def _read_plain(root: Path, path: str) -> str | None:
+    from reviewkit.sources.gitrepo import decode
+
+    if safe_relpath(path, root) is None:
+        return None
+    try:
+        return decode((root / path).read_bytes())
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return None
+
+
+def series_base(series: Series) -> str | None:
+    for p in ((series.cover,) if series.cover else ()) + tuple(reversed(series.patches)):
+        if p.base_commit:
+            return p.base_commit
+    return None
+
+
+def series_prerequisites(series: Series) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for p in ((series.cover,) if series.cover else ()) + series.patches:
+        for pid in p.prerequisite_patch_ids:
+            out[pid] = None
+    return tuple(out)
+
+
+def _weakest(sources: list[PatchSource]) -> PatchSource:
+    worst = max(sources, key=lambda s: SOURCES.index(s.source))
+    bases = {s.base for s in sources if s.source == worst.source}
+    base = worst.base if len(bases) == 1 else None
+    return PatchSource(worst.source, base)
+
+
+def open_tree(tree: Path):
+    """The git repository ``tree`` is (bare or not), or None for a plain directory."""
+    from reviewkit.sources.gitrepo import probe
+
+    return probe(tree)
+
+
+def build_images(series: Series, tree: Path, *, repo=None, guess_base: bool = False,
+                 base: str | None = None, prerequisites: tuple[Patch, ...] = ()
+                 ) -> TreeImages:
+    """Pre- and post-images of every patch of ``series`` against ``tree``.
+
+    ``repo`` is the repository ``tree`` is (see open_tree; None: a plain
+    directory).  ``base`` names the commit the series applies to when the caller
+    knows it (self-review); otherwise the series' own ``base-commit:`` is used.
+    ``prerequisites`` are other patches of the input, for
+    ``prerequisite-patch-id:``.
+    """
     result = TreeImages()
-    all_paths: set[str] = set()
-    refused: set[str] = set()
-    for p in series.patches:
-        for path in _paths(p):
-            if safe_relpath(path, tree) is None:
-                refused.add(path)
-            else:
-                all_paths.add(path)
+    refused = sorted({path for p in series.patches for path in _paths(p)
+                      if safe_relpath(path, tree) is None})
     if refused:
-        result.notes.append("paths outside the tree refused: " + ", ".join(sorted(refused)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"})
-    with tempfile.TemporaryDirectory(prefix="reviewkit-tree-") as tmp:
-        scratch = Path(tmp) / "tree"
-        scratch.mkdir()
-        subprocess.run(["git", "init", "-q"], cwd=scratch, env=env, check=False,
-                       capture_output=True, timeout=timeout)
-        for path in sorted(all_paths):
-            src = tree / path
-            if src.is_file():
-                dst = scratch / path
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
-        for p in series.patches:
-            paths = _paths(p)
-            if paths & refused:
-                result.notes.append(f"patch {p.index}/{p.total}: reviewed from the diff alone "
-                                    "(it names a path outside the tree)")
-                continue
-            pre = {path: _read(scratch / path) for path in paths}
-            diff = unified_diff(p.files)
-            ok, err = _apply(scratch, diff, env, timeout)
-            if not ok:
-                first = err.strip().splitlines()[0] if err.strip() else "git apply failed"
-                result.notes.append(f"patch {p.index}/{p.total} does not apply to the tree "
-                                    f"({first}); reviewed from the diff alone")
-                continue
-            post = {path: _read(scratch / path) for path in paths}
-            result.images[p.index] = {path: (pre[path], post[path]) for path in paths}
-            result.applied.add(p.index)
+        result.notes.append("paths outside the tree refused: " + ", ".join(refused))
+    if guess_base and repo is None:
+        result.notes.append(f"--guess-base needs a git repository; {tree} is not one")
+    res = _Resolver(series, tree, repo, guess_base and repo is not None, base, prerequisites)
+    result.notes.extend(res.notes)
+    res.notes = result.notes
+    deadline = time.monotonic() + GUESS_SECONDS
+    for p in series.patches:
+        where = f"patch {p.index}/{p.total}"
+        paths = _paths(p)
+        if paths & set(refused):
+            result.notes.append(f"{where}: reviewed from the diff alone "
+                                "(it names a path outside the tree)")
+            result.contexts[p.index] = DIFF
+            res.unknown |= paths
+            continue
+        fds = [fd for fd in p.files if not (fd.is_binary and not fd.hunks)]
+        resolved: list[tuple[FileDiff, PatchSource, str | None, str | None]] = []
+        missing: list[tuple[FileDiff, str]] = []
+        for fd in fds:
+            src, pre, post = res.resolve(fd)
+            if src is None:
+                missing.append((fd, pre))
+            else:
+                resolved.append((fd, src, pre, post))
+        if missing and res.guess_base:
+            found = res.guess(p, [fd for fd, _ in missing], deadline)
+            if found is not None:
+                commit, results = found
+                resolved += [(fd, PatchSource("guessed", commit), pre, post)
+                             for fd, pre, post in results]
+                missing = []
+        if missing:
+            reason = "; ".join(r for _, r in missing[:2])
+            result.notes.append(f"{where} does not apply to the tree exactly ({reason}); "
+                                "reviewed from the diff alone")
+            result.contexts[p.index] = DIFF
+            for fd in p.files:
+                for path in (fd.old_path, fd.new_path):
+                    if path:
+                        res.unknown.add(path)
+                        res.state.pop(path, None)
+            continue
+        images: dict[str, tuple[str | None, str | None]] = {}
+        for fd, src, pre, post in resolved:
+            if fd.old_path:
+                images[fd.old_path] = (pre, post if fd.old_path == fd.new_path else None)
+                if fd.old_path != fd.new_path:
+                    res.state[fd.old_path] = (None, src)
+            if fd.new_path:
+                images[fd.new_path] = (pre if fd.new_path == fd.old_path else None, post)
+                res.state[fd.new_path] = (post, src)
+        for fd in p.files:
+            if fd.is_binary and not fd.hunks:  # contents unknown from here on
+                for path in (fd.old_path, fd.new_path):
+                    if path:
+                        res.unknown.add(path)
+                        res.state.pop(path, None)
+        if not resolved:  # only binary files
+            result.contexts[p.index] = DIFF
+            continue
+        result.images[p.index] = images
+        result.applied.add(p.index)
+        result.contexts[p.index] = _weakest([src for _, src, _, _ in resolved])
+    if repo is not None:
+        commit = res.base or next((c.base for c in result.contexts.values()
+                                   if c.source == "guessed" and c.base), None) or repo.head()
+        result.world = World(repo=repo, commit=commit, directory=None)
+    else:
+        result.world = World(repo=None, commit=None, directory=tree)
     return result
-
-
-def _apply(scratch: Path, diff: str, env: dict, timeout: float) -> tuple[bool, str]:
-    err = ""
-    for extra in ([], ["-C1"]):
-        proc = subprocess.run(["git", "apply", "--whitespace=nowarn", "--recount", *extra, "-"],
-                              cwd=scratch, input=diff.encode("utf-8"), capture_output=True,
-                              env=env, timeout=timeout)
-        if proc.returncode == 0:
-            return True, ""
-        err = err or proc.stderr.decode("utf-8", "replace")
-    return False, err

@@ -90,3 +90,18 @@ def split_body(body: str) -> BodyParts:
         diffstat="\n".join(stat),
         diff=diff,
     )
+
+
+_BASE_COMMIT = re.compile(r"^base-commit: ([0-9a-f]{7,64})\s*$", re.M)
+_PREREQ_PATCH = re.compile(r"^prerequisite-patch-id: ([0-9a-f]{40,64})\s*$", re.M)
+
+
+def base_info(body: str) -> tuple[str | None, tuple[str, ...]]:
+    """The ``base-commit:`` and ``prerequisite-patch-id:`` lines b4 and
+    ``git format-patch --base`` write (in a cover letter, or after a lone patch's
+    diff).  Diff lines never start in column 0 with these words."""
+    if "base-commit:" not in body and "prerequisite-patch-id:" not in body:
+        return None, ()
+    base = _BASE_COMMIT.search(body)
+    return (base.group(1) if base else None,
+            tuple(dict.fromkeys(m.group(1) for m in _PREREQ_PATCH.finditer(body))))

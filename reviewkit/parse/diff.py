@@ -15,6 +15,7 @@ import unidiff
 from reviewkit.model import Diagnostic, FileDiff, Hunk, Line
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_INDEX = re.compile(r"^index ([0-9a-f]{4,64})\.\.([0-9a-f]{4,64})\b", re.M)
 
 
 class DiffError(ValueError):
@@ -162,8 +163,11 @@ def parse_diff(text: str) -> tuple[tuple[FileDiff, ...], tuple[Diagnostic, ...]]
             hunks.append(Hunk(old_start=h.source_start, old_len=h.source_length,
                               new_start=h.target_start, new_len=h.target_length,
                               section=h.section_header.strip(), lines=tuple(hl)))
+        index = _INDEX.search(str(pf.patch_info or ""))
         fd = FileDiff(old_path=old_path, new_path=new_path, status=status,
-                      hunks=tuple(hunks), is_binary=bool(pf.is_binary_file))
+                      hunks=tuple(hunks), is_binary=bool(pf.is_binary_file),
+                      old_blob=index.group(1) if index else None,
+                      new_blob=index.group(2) if index else None)
         if not fd.path:
             continue
         files.append(fd)

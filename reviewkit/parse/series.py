@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from reviewkit.model import Diagnostic, Patch, Person, Reply, Series, Trailer
-from reviewkit.parse.body import split_body
+from reviewkit.parse.body import base_info, split_body
 from reviewkit.parse.diff import DiffError, parse_diff
 from reviewkit.parse.message import MailMessage, NotMailError, parse_message
 from reviewkit.parse.subject import parse_subject
@@ -49,6 +49,7 @@ def parse_patch(msg: MailMessage) -> Patch:
         files, diagnostics = parse_diff(parts.diff)
     index = subject.index if subject.index is not None else (0 if not files else 1)
     diagnostics = tuple(replace(d, patch=index, message_id=msg.message_id) for d in diagnostics)
+    base_commit, prerequisites = base_info(msg.body)
     return Patch(
         message_id=msg.message_id,
         subject=subject,
@@ -64,6 +65,8 @@ def parse_patch(msg: MailMessage) -> Patch:
         to=msg.to,
         cc=msg.cc,
         diagnostics=diagnostics,
+        base_commit=base_commit,
+        prerequisite_patch_ids=prerequisites,
     )
 
 
@@ -84,9 +87,17 @@ class Classified:
     diagnostic: Diagnostic | None = None
 
 
+_MADE_UP = ("reviewkit.", "@local")
+
+
+def made_up_id(message_id: str) -> bool:
+    """Whether a Message-ID was made up here for a message that had none."""
+    return message_id.startswith(_MADE_UP[0]) and message_id.endswith(_MADE_UP[1])
+
+
 def classify(raw: RawMessage) -> Classified:
     """Parse one raw message on its own (pure: safe to run in a worker process)."""
-    fallback = "reviewkit." + "".join(c if c.isalnum() else "." for c in raw.origin) + "@local"
+    fallback = _MADE_UP[0] + "".join(c if c.isalnum() else "." for c in raw.origin) + _MADE_UP[1]
     try:
         msg = parse_message(raw.data, fallback_id=fallback)
     except NotMailError as exc:

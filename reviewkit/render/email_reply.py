@@ -1,6 +1,6 @@
 """Reply drafts: one plain-text mail per patch with findings, in kernel style.
 
-Each draft answers the patch's own message (In-Reply-To, References), goes to
+Each draft answers the patch's own message (In-Reply-To, References, raw), goes to
 the author with the original recipients on Cc, quotes only the hunk lines the
 remarks are about (``> ``, trimmed quotes marked ``[...]``) and puts each
 remark under its lines, wrapped at 72 columns.  A draft never carries a
@@ -143,11 +143,63 @@ def _subject(patch: Patch) -> str:
     return raw if re.match(r"(?i)^re:", raw) else f"Re: {raw}"
 
 
+def _merged(blocks: list[Block]) -> list[Block]:
+    """Each quote once: remarks under the same quoted lines go under one quote."""
+    def shown(b: Block) -> set[str]:
+        return {q for q in b.quote if q != "> [...]"}
+
+    out: list[Block] = []
+    for b in blocks:
+        same = next((o for o in out if b.quote and shown(b) <= shown(o)), None)
+        if same is None:  # a later quote that shows more takes the earlier one's remarks
+            wider = next((o for o in out if o.quote and shown(o) < shown(b)), None)
+            if wider is not None:
+                wider.quote = b.quote
+                same = wider
+        if same is not None:
+            same.remarks.extend(r for r in b.remarks if r not in same.remarks)
+        else:
+            out.append(b)
+    return out
+
+
+# findings about how the series was collected and sent: worth a line to the
+# cover letter, never a mail of their own to one patch's author
+_HYGIENE = ("series/", "input/", "internal/")
+
+
+def reviewer_would_write(f: Finding) -> bool:
+    return not f.rule.startswith(_HYGIENE)
+
+
+def msgid_ok(value: str | None) -> bool:
+    """A Message-ID that can go raw into In-Reply-To/References: printable ASCII,
+    no spaces, angle brackets or line breaks, a local part and a domain."""
+    return bool(value) and len(value) <= 250 and re.fullmatch(r"[!-;=?-~]+@[!-;=?-~]+", value) \
+        is not None
+
+
+def _threading(patch: Patch) -> tuple[str, str] | None:
+    """(In-Reply-To, References) for a reply to ``patch``, as raw header values;
+    None when the patch has no Message-ID of its own (a format-patch file)."""
+    from reviewkit.parse.series import made_up_id
+
+    if not msgid_ok(patch.message_id) or made_up_id(patch.message_id):
+        return None
+    refs = [r for r in patch.references if r != patch.message_id and msgid_ok(r)]
+    refs.append(patch.message_id)
+    # one Message-ID per line: folded between ids, never inside one
+    return f"<{patch.message_id}>", "\n ".join(f"<{r}>" for r in refs)
+
+
 def build_reply(patch: Patch, findings: list[Finding], sender: Person, env,
                 now: datetime | None = None) -> EmailMessage:
-    commit = [f for f in findings if not f.path]
+    general = [f for f in findings if not f.path and f.patch != patch.index]
+    commit = [f for f in findings if not f.path and f.patch == patch.index]
     code = [f for f in findings if f.path]
-    blocks = _commit_blocks(patch, commit) + _diff_blocks(patch, code)
+    blocks = _merged(_commit_blocks(patch, commit) + _diff_blocks(patch, code))
+    if general:
+        blocks.append(Block(remarks=[_wrap(f.message) for f in general]))
     date = format_datetime(patch.date) if patch.date else "an unknown date"
     who = patch.author.name or patch.author.email
     body = env.get_template("email_reply.j2").render(
@@ -162,11 +214,22 @@ def build_reply(patch: Patch, findings: list[Finding], sender: Person, env,
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
     domain = sender.email.split("@", 1)[1] if "@" in sender.email else "localhost"
     msg["Message-ID"] = make_msgid(domain=domain)
-    msg["In-Reply-To"] = f"<{patch.message_id}>"
-    refs = [r for r in patch.references if r != patch.message_id] + [patch.message_id]
-    msg["References"] = " ".join(f"<{r}>" for r in refs)
+    threading = _threading(patch)
+    if threading is not None:
+        # raw, as mail clients thread on them: the email package would turn a long
+        # Message-ID into RFC 2047 encoded words
+        msg.set_raw("In-Reply-To", threading[0])
+        msg.set_raw("References", threading[1])
     msg.set_content(body, subtype="plain", charset="utf-8", cte="8bit")
     return msg
+
+
+def _whole_series(series) -> bool:
+    """Whether the input plainly is the whole series, sent without a cover letter:
+    every patch arrived and the first answers no other message.  Otherwise the
+    cover letter may well exist, outside the input, and a remark about the series
+    would be about what was collected, not about what was sent."""
+    return bool(series.patches) and not series.missing and series.patches[0].in_reply_to is None
 
 
 def build_replies(report: Report, sender: Person, *, min_severity: str = "warning",
@@ -181,19 +244,28 @@ def build_replies(report: Report, sender: Person, *, min_severity: str = "warnin
               and not f.rule.startswith("internal/")]
     out = []
     series_level = [f for f in picked if f.patch in (None, 0)]
-    if series_level:
-        target = series.cover or (series.patches[0] if series.patches else None)
-        if target is not None:
-            out.append(build_reply(target, [f for f in series_level], sender, env, now))
+    per_patch = {p.index: [f for f in picked if f.patch == p.index] for p in series.patches}
+    if series.cover is not None:
+        if series_level:
+            out.append(build_reply(series.cover, series_level, sender, env, now))
+    elif series_level and _whole_series(series):
+        # no cover letter to answer: the series-level remarks join the first
+        # reply a reviewer writes anyway, and make no mail of their own
+        first = next((p for p in series.patches
+                      if any(reviewer_would_write(f) for f in per_patch[p.index])), None)
+        if first is not None:
+            per_patch[first.index] = per_patch[first.index] + series_level
     for p in series.patches:
-        mine = [f for f in picked if f.patch == p.index]
-        if mine:
+        mine = per_patch[p.index]
+        if any(reviewer_would_write(f) for f in mine):
             out.append(build_reply(p, mine, sender, env, now))
     return out
 
 
 def _bytes(msg: EmailMessage) -> bytes:
-    return msg.as_bytes(policy=msg.policy.clone(linesep="\n", max_line_length=78))
+    # refold_source="none": the raw threading headers are written as set
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\n", max_line_length=78,
+                                                refold_source="none"))
 
 
 def to_mbox(messages: list[EmailMessage]) -> bytes:

@@ -13,7 +13,7 @@ SCHEMA = 1
 
 
 def _patch(p: Patch, report: Report) -> dict:
-    return {
+    out = {
         "index": p.index,
         "total": p.total,
         "subject": p.subject.title,
@@ -37,6 +37,9 @@ def _patch(p: Patch, report: Report) -> dict:
         "review_points": _remarks(report, "review_points", p),
         "unanswered_review_points": _remarks(report, "unanswered_review_points", p),
     }
+    if not p.is_cover:
+        out["context"] = report.context_of(p.index)
+    return out
 
 
 def _remarks(report: Report, key: str, p: Patch) -> list[dict]:

@@ -1,5 +1,5 @@
 """Self-review input: which commits of the current repository to review, read as
-mail, and the repository at their base as the tree for function context.
+mail, their base, and the repository's top, which is the tree for function context.
 
 Only I/O lives here (git); reviewing them is the command's business
 (``api.review_commits``).
@@ -7,13 +7,10 @@ Only I/O lives here (git); reviewing them is the command's business
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from reviewkit.errors import InputError
 from reviewkit.sources.local import is_git_repo, read_git_range
@@ -136,34 +133,7 @@ def read_selection(sel: Selection, cwd: Path):
                           root=sel.base is None)
 
 
-def materialize(cwd: Path, base: str, paths: set[str], dest: Path) -> None:
-    """Write ``paths`` as they are at ``base`` under ``dest`` (missing ones are skipped)."""
-    from reviewkit.engine.tree import safe_relpath
-
-    wanted = sorted(p for p in paths if safe_relpath(p, dest) is not None)
-    if not wanted:
-        return
-    request = "".join(f"{base}:{p}\n" for p in wanted).encode()
-    out = _git(cwd, "cat-file", "--batch", input=request).stdout
-    pos = 0
-    for path in wanted:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode(errors="replace").split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] != "blob":
-            continue  # missing at base: an added file
-        size = int(header[2])
-        target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(out[pos:pos + size])
-        pos += size + 1
-
-
-@contextlib.contextmanager
-def base_tree(cwd: Path, base: str | None, paths: set[str]) -> Iterator[Path]:
-    """A scratch directory holding ``paths`` as they are at ``base``."""
-    with tempfile.TemporaryDirectory(prefix="reviewkit-base-") as tmp:
-        tree = Path(tmp)
-        if base is not None:
-            materialize(cwd, base, paths, tree)
-        yield tree
+def toplevel(cwd: Path) -> Path:
+    """The top of the work tree ``cwd`` is in (``cwd`` itself when git cannot say)."""
+    top = _git(cwd, "rev-parse", "--show-toplevel").stdout.decode("utf-8", "replace").strip()
+    return Path(top) if top else cwd
