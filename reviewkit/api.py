@@ -197,14 +197,21 @@ def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, i
     return join_messages(covers + [d for _, d in patches] + replies), chosen, len(patches)
 
 
+_RULESETS: dict = {}
+
+
 def ruleset(options: Options = Options()):
+    """The rule set (loaded once per process and rules directory)."""
     from reviewkit.engine import RuleSetError, load_ruleset
     from reviewkit.engine.manifest import ManifestError
 
-    try:
-        return load_ruleset(str(options.rules_dir) if options.rules_dir else None)
-    except (ManifestError, RuleSetError) as exc:
-        raise RulesError("rules", str(exc)) from None
+    key = str(options.rules_dir) if options.rules_dir else None
+    if key not in _RULESETS:
+        try:
+            _RULESETS[key] = load_ruleset(key)
+        except (ManifestError, RuleSetError) as exc:
+            raise RulesError("rules", str(exc)) from None
+    return _RULESETS[key]
 
 
 def review_series(series, options: Options = Options(), source: str = "") -> Report:

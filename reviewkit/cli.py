@@ -236,6 +236,61 @@ def fetch(
                err=True)
 
 
+@app.command()
+def dashboard(
+    source: list[str] = typer.Argument(
+        None, metavar="[SOURCE]...",
+        help="inputs as for review (an inbox mbox, a maildir, several files); with --query, "
+             "none is needed"),
+    output: Path = typer.Option(..., "--output", "-o", metavar="DIR",
+                                help="directory for index.html, index.json and the series pages"),
+    query: list[str] = typer.Option(
+        [], "--query", "-q", metavar="QUERY",
+        help="a public-inbox search on the archive, e.g. 'dfn:mm/gup.c AND rt:7.days.ago..' "
+             "(whole threads; cached like fetched threads)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       help="series reviewed in parallel (default: the number "
+                                            "of CPUs)"),
+    tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    lore_url: Optional[str] = typer.Option(None, "--lore-url", metavar="URL",
+                                           help="public-inbox archive to search and link to"),
+    refresh: bool = typer.Option(False, "--refresh", help="search again, ignoring the cache"),
+    offline: bool = typer.Option(False, "--offline", help="use only the cache; never fetch"),
+    timeout: float = typer.Option(5.0, "--timeout", metavar="SECONDS",
+                                  help="per-request time limit when fetching"),
+) -> None:
+    """Review every series of the inputs into DIR: an index page with one row per series,
+    a report page per series, index.json.  A rerun reviews only new or changed series."""
+    from dataclasses import replace
+
+    from reviewkit import api, dashboard as board
+    from reviewkit.config import load_config
+    from reviewkit.sources.resolve import query as query_source
+
+    if not source and not query:
+        _fail("dashboard: give a SOURCE or --query")
+    if jobs is not None and jobs < 1:
+        _fail("--jobs: must be at least 1")
+    try:
+        config = load_config()
+        options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
+                          tree=tree, select=_split(select), ignore=_split(ignore))
+        _check_patterns(options)
+        if options.tree is not None and not options.tree.is_dir():
+            raise ReviewkitError(str(options.tree), "--tree is not a directory")
+        srcs = api.sources(list(source or []), options)
+        srcs += [query_source(q, api.lore_settings(options)) for q in query]
+        outcome = board.run(srcs, output, options, jobs=jobs,
+                            template_dir=config.templates_dir)
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    typer.echo(board.summary(outcome, output), err=True)
+    if outcome.interrupted:
+        raise typer.Exit(130)
+
+
 @app.command("series")
 def series_list(
     source: list[str] = typer.Argument(..., metavar="SOURCE...",

@@ -2,7 +2,11 @@
 
     GET  /<list>/<msgid>/t.mbox.gz    the whole thread holding <msgid>, gzipped mboxrd
     HEAD /<msgid>/                    302 to /<list>/<msgid>/ when known, else 404
-    POST /<list>/?x=m&t=1&q=...       archive search: an empty answer (404), as for no hit
+    POST /<list>/?x=m[&t=1]&q=...     archive search: the hits (t=1: their whole threads) as a
+                                      gzipped mboxrd, or 404 when nothing matches.  Queries are
+                                      terms joined by AND: dfn:PATH (the diff touches PATH),
+                                      s:WORDS (subject), f:ADDR (From), a bare word (anywhere
+                                      in the message); a term of any other kind matches nothing
     anything else                     404
 
 Faults can be set per Message-ID: "404", "500", "503", "slow" (answers after
@@ -45,6 +49,15 @@ class Archive:
             self.messages[mid] = raw
             self.parent[mid] = (irt or refs[-1:] or [None])[0]
 
+    def search(self, query: str, whole_threads: bool) -> bytes | None:
+        hits = [mid for mid, raw in self.messages.items() if _matches(raw, query)]
+        if not hits:
+            return None
+        if whole_threads:
+            roots = {self.root(mid) for mid in hits}
+            hits = [mid for mid in self.messages if self.root(mid) in roots]
+        return join_messages(self.messages[mid] for mid in hits)
+
     def root(self, mid: str) -> str:
         seen = set()
         while self.parent.get(mid) in self.messages and mid not in seen:
@@ -58,6 +71,29 @@ class Archive:
         root = self.root(mid)
         return join_messages(raw for other, raw in self.messages.items()
                              if self.root(other) == root)
+
+
+def _matches(raw: bytes, query: str) -> bool:
+    msg = message_from_bytes(raw)
+    text = raw.decode("utf-8", "replace")
+    for term in (t.strip() for t in query.split(" AND ")):
+        prefix, sep, value = term.partition(":")
+        value = value.strip().strip('"')
+        if not sep:
+            prefix, value = "", term.strip('"')
+        if prefix == "dfn":
+            ok = f"diff --git a/{value} " in text or f"\n+++ b/{value}\n" in text
+        elif prefix == "s":
+            ok = value.lower() in str(msg.get("Subject", "")).lower()
+        elif prefix == "f":
+            ok = value.lower() in str(msg.get("From", "")).lower()
+        elif prefix == "":
+            ok = value.lower() in text.lower()
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
 
 
 class LoreServer:
@@ -136,7 +172,13 @@ class LoreServer:
                 outer.requests.append(("POST", self.path + "|" + body.decode(errors="replace")))
                 if outer.search_fault and self._fault(outer.search_fault):
                     return
-                self._send(404, b"no results\n")
+                params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                found = outer.archive.search((params.get("q") or [""])[0],
+                                             (params.get("t") or [""])[0] == "1")
+                if found is None:
+                    self._send(404, b"no results\n")
+                    return
+                self._send(200, gzip.compress(found), "application/gzip")
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request, client_address):

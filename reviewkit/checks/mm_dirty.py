@@ -8,137 +8,183 @@ is wrong — the pattern later exploited as CVE-2022-2590.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 
-from reviewkit.checks._c import (DIRTY_PAGE_CALL, MKDIRTY, WRITABILITY, code, function_lines,
-                                 guards, index_of)
-from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Hit, check
-
-_WRITES_CONTENTS = re.compile(
-    r"\b(copy_from_user|__copy_from_user|copy_to_user|memcpy|memset|clear_highpage|"
-    r"copy_highpage|copy_user_highpage|copy_mc_\w+|kmap\w*|clear_user_highpage|folio_zero\w*|"
-    r"zero_user\w*|copy_page_from_iter\w*|copy_folio_from_iter\w*|iov_iter\w*|"
-    r"folio_fill_tail|memcpy_to_page|memzero_page)\s*\(")
-_CONTENT_PATH = re.compile(r"fill|copy|write|zero|install|continue|populate|poison|migrate")
-_CLEAR = re.compile(
-    r"\b(ptep_get_and_clear(_full)?|ptep_clear_flush|ptep_clear|huge_ptep_get_and_clear|"
-    r"huge_ptep_clear_flush|pmdp_huge_get_and_clear(_full)?|pmdp_huge_clear_flush|"
-    r"pudp_huge_get_and_clear(_full)?|ptep_modify_prot_start|get_and_clear_full_ptes|"
-    r"clear_full_ptes)\s*\(")
-_DIRTY_TRANSFER = re.compile(
-    r"\b(pte_dirty|pmd_dirty|pud_dirty|huge_pte_dirty|folio_mark_dirty|set_page_dirty\w*|"
-    r"SetPageDirty|__folio_mark_dirty|folio_set_dirty|pte_mkdirty|pmd_mkdirty|huge_pte_mkdirty|"
-    r"swp_entry|make_\w+_entry|pte_to_swp_entry|softleaf_\w+)\s*\(")
-_ZAP_PATH = re.compile(r"zap|unmap|move|remap|madvise_free|migrate|split|collapse|"
-                       r"try_to_|clear_\w*pte|free_pte")
+from reviewkit.analysis import of
+from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
+from reviewkit.analysis.function import FunctionAnalysis
+from reviewkit.analysis.vocab import vocab
+from reviewkit.engine.context import FileChange, FunctionChange, PatchContext
+from reviewkit.engine.registry import Confidence, Hit, check
 
 
-_UNMAP_PATH = re.compile(r"zap|unmap|madvise_free|try_to_")
-_PAGE_REF = re.compile(r"\b(struct (page|folio) \*|\w*(page|folio)\w*\s*\()")
-_SET_ENTRY = re.compile(r"\bset_(pte|pmd|pud|huge_pte)_at\s*\(|\bset_ptes\s*\(")
+def _changes(ctx: PatchContext) -> Iterator[tuple[FileChange, FunctionChange]]:
+    for f in ctx.files:
+        for fc in f.functions:
+            yield f, fc
 
 
-def _moved(clear_line: str, post_code: list[str]) -> bool:
-    """The cleared entry is installed again (mremap-style moves keep its dirty bit)."""
-    m = re.match(r"\s*(?:\w+\s+)?(\w+)\s*=", clear_line)
-    if not m:
-        return False
-    var = m.group(1)
-    return any(_SET_ENTRY.search(t) and re.search(rf"\b{var}\b", t.split("(", 1)[1])
-               for t in post_code)
+def _on(fa: FunctionAnalysis, names, lines: set[int]):
+    return [c for c in fa.calls_to(names) if c.line in lines]
 
 
 @check("mm/dirty-page-dirty-removed")
 def page_dirty_removed(ctx: PatchContext):
-    patch_mkdirty = [
-        (fc.name, ln) for fc in ctx.functions for ln in fc.added if MKDIRTY.search(code(ln.text))]
-    for fc in ctx.functions:
+    V = vocab()
+    mkdirty = V["entry-mkdirty"]
+    # the patch sets a PTE dirty bit somewhere: the page's dirtiness moved there
+    patch_mkdirty = []
+    for _, fc in _changes(ctx):
+        fa = of(fc.post)
+        if fa is not None:
+            added = {ln.new_no for ln in fc.added}
+            if _on(fa, mkdirty, added):
+                patch_mkdirty.append(fc.name)
+    for f, fc in _changes(ctx):
         if fc.name is None or fc.post is None:
             continue  # the function is gone altogether, or this is not code in a function
-        gone = [ln for ln in fc.removed if DIRTY_PAGE_CALL.search(code(ln.text))]
+        pre, post = of(fc.pre), of(fc.post)
+        if pre is None or post is None:
+            continue
+        pre_sum = f.pre.summaries if f.pre is not None else None
+        post_sum = f.post.summaries if f.post is not None else None
+        removed = {ln.old_no for ln in fc.removed}
+        gone = [c for c in pre.calls if c.line in removed and dirties(c.name, pre_sum)]
         if not gone:
             continue
-        if any(DIRTY_PAGE_CALL.search(code(t)) for _, t in fc.post.lines):
-            continue  # an equivalent is still in the function
-        evidence = bool(_CONTENT_PATH.search(fc.name)) or any(
-            _WRITES_CONTENTS.search(code(t)) for f in (fc.pre, fc.post) if f for _, t in f.lines)
+        if any(dirties(c.name, post_sum) for c in post.calls):
+            continue  # an equivalent is still in the function, or in a helper it calls
+        evidence = bool(patch_mkdirty) or any(
+            writes_contents(c.name, s) for fa, s in ((pre, pre_sum), (post, post_sum))
+            for c in fa.calls)
         where = "the caller"
         if patch_mkdirty:
-            other, ln = patch_mkdirty[0]
-            where = f"the PTE dirty bit this patch sets in {other or 'another function'}()"
-        ln = gone[0]
-        call = DIRTY_PAGE_CALL.search(code(ln.text)).group(1)
-        yield Hit(old_line=ln.old_no, path=fc.path, function=fc.name,
-                  args={"func": fc.name, "call": call, "where": where},
-                  confidence=None if evidence else "low")
+            where = f"the PTE dirty bit this patch sets in {patch_mkdirty[0] or 'another function'}()"
+        call = gone[0]
+        yield Hit(old_line=call.line, path=fc.path, function=fc.name,
+                  args={"func": fc.name, "call": call.name, "where": where},
+                  confidence=None if evidence else Confidence.LOW,
+                  # with the dirtying moved to a PTE this patch sets, the finding rests
+                  # on what the patch shows; otherwise on the rest of the function
+                  absence=not patch_mkdirty)
+
+
+def _writable_guard(fa: FunctionAnalysis, node, other, summaries, *, before: bool):
+    """The guard that ties ``node`` to writability (or may: a test of a value
+    whose origin is out of view counts before the patch, where the finding
+    asks whether it was one)."""
+    for g, lit, w in guard_writability(fa, node, other=other, summaries=summaries,
+                                       necessary_only=not before):
+        if w == WRITABLE or (w is None and g.kind in ("if", "else", "ternary", "and", "or")):
+            return g, w
+    return None
 
 
 @check("mm/dirty-pte-mkdirty-unconditional")
 def mkdirty_unconditional(ctx: PatchContext):
-    for fc in ctx.functions:
-        if fc.pre is None or fc.post is None:
+    mkdirty = vocab()["entry-mkdirty"]
+    for f, fc in _changes(ctx):
+        pre, post = of(fc.pre), of(fc.post)
+        if pre is None or post is None:
             continue
-        pre_lines = function_lines(fc.pre)
+        pre_sum = f.pre.summaries if f.pre is not None else None
+        post_sum = f.post.summaries if f.post is not None else None
+        removed = {ln.old_no for ln in fc.removed}
         guarded_before = []
-        for ln in fc.removed:
-            m = MKDIRTY.search(code(ln.text))
-            if not m:
-                continue
-            i = index_of(pre_lines, ln.old_no)
-            heads = guards(pre_lines, i) if i is not None else []
-            writable_heads = [h for h in heads if WRITABILITY.search(h)]
-            if writable_heads or _ternary_on_write(ln.text):
-                guarded_before.append((m.group(1), writable_heads[0] if writable_heads
-                                       else ln.text.strip()))
+        for c in _on(pre, mkdirty, removed):
+            g = _writable_guard(pre, c.node, post, pre_sum, before=True)
+            if g is not None:
+                guarded_before.append((c.name, g[0], g[1]))
         if not guarded_before:
             continue
-        post_lines = function_lines(fc.post)
-        for ln in fc.added:
-            m = MKDIRTY.search(code(ln.text))
-            if not m or _ternary_on_write(ln.text):
+        added = {ln.new_no for ln in fc.added}
+        for c in _on(post, mkdirty, added):
+            g = _writable_guard(post, c.node, pre, post_sum, before=False)
+            if g is not None:
                 continue
-            i = index_of(post_lines, ln.new_no)
-            heads = guards(post_lines, i) if i is not None else []
-            if any(WRITABILITY.search(h) for h in heads):
-                continue
-            kind, old_guard = next(((k, g) for k, g in guarded_before if k == m.group(1)),
-                                   guarded_before[0])
-            yield Hit(line=ln.new_no, path=fc.path, function=fc.name,
-                      args={"func": fc.name, "call": f"{m.group(1)}_mkdirty",
-                            "guard": old_guard})
-
-
-def _ternary_on_write(text: str) -> bool:
-    c = code(text)
-    q = c.find("?")
-    return q >= 0 and WRITABILITY.search(c[:q]) is not None and MKDIRTY.search(c[q:]) is not None
+            kind, old_guard, known = next(((k, g, w) for k, g, w in guarded_before
+                                           if k == c.name), guarded_before[0])
+            yield Hit(line=c.line, path=fc.path, function=fc.name,
+                      args={"func": fc.name, "call": c.name, "guard": old_guard.text},
+                      confidence=Confidence.LOW if post.context_unseen(c.node) else None)
 
 
 @check("mm/dirty-lost-on-clear")
 def dirty_lost_on_clear(ctx: PatchContext):
-    for fc in ctx.functions:
-        if fc.name is None or fc.post is None or not _ZAP_PATH.search(fc.name):
+    V = vocab()
+    clears = V["get-and-clear"]
+    transfer = V.union("entry-dirty-test", "entry-to-swap")
+    for f, fc in _changes(ctx):
+        if fc.name is None:
             continue
-        post_code = [code(t) for _, t in fc.post.lines]
-        if any(_DIRTY_TRANSFER.search(t) for t in post_code):
+        post = of(fc.post)
+        if post is None:
             continue
+        post_sum = f.post.summaries if f.post is not None else None
+        post_clears = post.calls_to(clears)
+        if not post_clears:
+            continue
+        # the value a get-and-clear returned reaches a dirty test, a swap entry, an
+        # entry installed again (a move), or a helper known to do one of those
+        keeps = transfer | V["entry-set"]
+
+        def kept(fa: FunctionAnalysis, clear, summaries) -> bool:
+            for c in fa.calls:
+                if c is clear:
+                    continue
+                if c.name in keeps or (summaries is not None and c.name not in V["get-and-clear"]
+                                       and summaries.known(c.name)
+                                       and summaries.reaches(c.name, keeps | V.union(
+                                           "dirty-page"))):
+                    if any(fa.flows(clear.node, a) for a in c.args):
+                        return True
+            return False
+
         # (ii) the dirty transfer was removed while the clear stays
-        dropped = [ln for ln in fc.removed if _DIRTY_TRANSFER.search(code(ln.text))]
-        if dropped and any(_CLEAR.search(t) for t in post_code):
-            ln = dropped[0]
-            yield Hit(old_line=ln.old_no, path=fc.path, function=fc.name,
-                      args={"func": fc.name, "what": "the dirty-bit transfer was removed"})
+        pre = of(fc.pre)
+        removed = {ln.old_no for ln in fc.removed}
+        if pre is not None:
+            pre_clears = pre.calls_to(clears)
+            dropped = [c for c in pre.calls if c.line in removed and c.name in transfer
+                       and any(pre.flows(cl.node, a) for cl in pre_clears for a in c.args)]
+            if dropped and not any(kept(post, cl, post_sum) for cl in post_clears):
+                c = dropped[0]
+                yield Hit(old_line=c.line, path=fc.path, function=fc.name,
+                          args={"func": fc.name, "what": "the dirty-bit transfer was removed"},
+                          absence=True)
+                continue
+        # (i) a clear added in a function known whole that holds a page or folio the
+        #     dirty bit should reach, with the old entry neither moved nor tested
+        if not post.complete or not _holds_page(post):
             continue
-        # (i) a clear added in a zap/unmap path, known whole, with a page or folio the
-        #     dirty bit should reach, and the old entry not moved to a new slot
-        if not fc.post.complete or not _UNMAP_PATH.search(fc.name) \
-                or not any(_PAGE_REF.search(t) for t in post_code):
+        # ... and the mapping of that page ends here (its reference or rmap goes)
+        ends = V.union("page-put", "rmap-remove")
+        if not any(post_sum is not None and post_sum.call_reaches(c.name, ends)
+                   or c.name in ends for c in post.calls):
             continue
-        for ln in fc.added:
-            c = code(ln.text)
-            m = _CLEAR.search(c)
-            if m and not _moved(c, post_code):
-                yield Hit(line=ln.new_no, path=fc.path, function=fc.name,
-                          args={"func": fc.name, "what": f"{m.group(1)}() was added"})
+        added = {ln.new_no for ln in fc.added}
+        for c in post_clears:
+            if c.line in added and _value_kept(c.node) and not kept(post, c, post_sum):
+                yield Hit(line=c.line, path=fc.path, function=fc.name,
+                          args={"func": fc.name, "what": f"{c.name}() was added"},
+                          absence=True)
                 break
+
+
+def _value_kept(call) -> bool:
+    """The old entry a get-and-clear returns is kept in a variable (a discarded
+    one was read before, or the page is being replaced)."""
+    parent = call.parent
+    while parent is not None and parent.type in ("parenthesized_expression", "cast_expression"):
+        parent = parent.parent
+    return parent is not None and parent.type in ("init_declarator", "assignment_expression")
+
+
+def _holds_page(fa: FunctionAnalysis) -> bool:
+    """The function has a page or folio at hand: a parameter or local of that
+    type, or one found from an entry (vm_normal_page(), pfn_folio(), ...)."""
+    for t, _ in fa.params + fa.locals:
+        words = t.replace("*", " ").split()
+        if "struct" in words and ("page" in words or "folio" in words) and "*" in t:
+            return True
+    return bool(fa.calls_to(vocab()["page-of-entry"]))

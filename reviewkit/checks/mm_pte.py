@@ -3,69 +3,93 @@
 v4 2/4 ("mm: Clear vmf->pte after pte_unmap_same() returns") makes the rule:
 after the unmap the pointer is stale (with highmem page tables it points into
 a kmap that is gone), so clear it or map it again before any use.
+
+Decided on the control-flow graph: from the unmap, every statement reachable
+before the pointer (or a copy of it) is assigned again or handed by address to
+a function that maps it; the first of them that reads the pointer is the use.
 """
 
 from __future__ import annotations
 
-import re
+from tree_sitter import Node
 
-from reviewkit.checks._c import code, function_lines, indent
+from reviewkit.analysis import of
+from reviewkit.analysis.function import FunctionAnalysis, Stmt
+from reviewkit.analysis.syntax import is_null, path_of, strip, text
+from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Hit, check
-
-_UNMAP = re.compile(r"\bpte_unmap(?:_unlock)?\s*\(\s*([A-Za-z_][\w]*(?:->[A-Za-z_]\w*)*)")
-_JUMP = re.compile(r"^\s*(return\b|goto\b|break\s*;|continue\s*;)")
+from reviewkit.engine.registry import Confidence, Hit, check
 
 
-def _reassigned(text: str, var: str) -> bool:
-    """Assigned, or handed by address to a function that maps it (follow_pte(.., &ptep, ..))."""
-    v = re.escape(var)
-    return re.search(rf"(?<![\w>.]){v}\s*=(?!=)|&\s*{v}\b(?!\s*->)", text) is not None
+def _inside(node: Node, outer: Node | None) -> bool:
+    return outer is not None and outer.start_byte <= node.start_byte and \
+        node.end_byte <= outer.end_byte
 
 
-def _used(text: str, var: str) -> bool:
-    rx = re.compile(rf"(?<![\w>.]){re.escape(var)}\b(?!\s*=(?!=))")
-    for m in rx.finditer(text):
-        before = text[:m.start()].rstrip()
-        if before.endswith("!"):
-            continue  # a NULL test, not a use
-        after = text[m.end():].lstrip()
-        if after.startswith(("==", "!=")) and "NULL" in after[:8]:
-            continue
+def _is_test(node: Node) -> bool:
+    """``!p``, ``p == NULL``, ``if (p)``: a test of the pointer, not a use of it."""
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        node, parent = parent, parent.parent
+    if parent is None:
+        return False
+    if parent.type == "unary_expression" and text(parent.child_by_field_name("operator")) == "!":
+        return True
+    if parent.type == "binary_expression" and text(parent.child_by_field_name(
+            "operator")) in ("==", "!="):
+        other = parent.child_by_field_name("right")
+        if other is not None and other == node:
+            other = parent.child_by_field_name("left")
+        return other is not None and is_null(other)
+    if parent.type in ("if_statement", "while_statement") and parent.child_by_field_name(
+            "condition") == node:
         return True
     return False
 
 
 @check("mm/pte-used-after-unmap")
 def pte_used_after_unmap(ctx: PatchContext):
+    unmaps = vocab()["pte-unmap"]
     for fc, f in ctx.with_post():
-        lines = function_lines(f)
+        fa = of(f)
+        if fa is None:
+            continue
         changed = {ln.new_no for ln in fc.added}
-        for i, (n, t) in enumerate(lines):
-            m = _UNMAP.search(code(t))
-            if not m:
+        for c in fa.calls_to(unmaps):
+            p = path_of(c.arg(0)) if c.args else None
+            if p is None:
                 continue
-            var = m.group(1)
-            base = indent(t)
-            jumped = False
-            for n2, t2 in lines[i + 1:]:
-                c = code(t2)
-                if not c.strip():
-                    continue
-                ind = indent(t2)
-                if ind < base:
-                    if jumped or re.match(r"^\s*\}\s*else\b", c):
-                        break  # the unmap's branch ended; this line is on another path
-                    base = ind
-                if ind == base and _JUMP.match(c):
-                    jumped = True
-                    continue
-                if jumped:
-                    continue
-                if _reassigned(c, var) or _UNMAP.search(c):
-                    break
-                if _used(c, var):
-                    if n in changed or n2 in changed:
-                        yield Hit(line=n2, path=fc.path, function=f.name,
-                                  args={"func": f.name, "var": var, "unmap_line": n})
-                    break
+            names = fa.aliases(p)
+            redefs = [d.node for n in names for d in fa.defs_of(n)
+                      if d.kind in ("init", "assign", "address", "update")]
+
+            def stops(s: Stmt) -> bool:
+                where = s.expr
+                if where is None:
+                    return False
+                if any(_inside(d, where) for d in redefs):
+                    return True
+                return any(_inside(u.node, where) for u in fa.calls_to(unmaps))
+
+            use = _first_use(fa, c.node, names, stops)
+            if use is None:
+                continue
+            line = fa.line(use)
+            if c.line in changed or line in changed:
+                yield Hit(line=line, path=fc.path, function=f.name,
+                          args={"func": f.name, "var": p, "unmap_line": c.line},
+                          confidence=Confidence.LOW if fa.context_unseen(use) else None)
+
+
+def _first_use(fa: FunctionAnalysis, start: Node, names: set[str], stops) -> Node | None:
+    best: Node | None = None
+    uses = [u for n in names for u in fa.uses_of(n)]
+    for s in fa.reachable(start, until=stops):
+        where = s.expr
+        if where is None or stops(s):
+            continue
+        for u in uses:
+            if _inside(u, where) and not _is_test(strip(u)) and not _is_test(u):
+                if best is None or u.start_byte < best.start_byte:
+                    best = u
+    return best

@@ -98,6 +98,12 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
              complete: bool) -> Finding:
     message = rule.message.format_map(_Args(hit.args)) if hit.args else rule.message
     confidence = hit.confidence or (rule.confidence if complete else lower(rule.confidence))
+    severity = hit.severity or rule.severity
+    if hit.absence and not complete:
+        # "nothing else in the function does X" said of a function seen in part
+        severity = "info"
+    elif confidence == "low" and severity == "error":
+        severity = "warning"  # low confidence is never an error
     if hit.patch == "this":
         patch_index = patch.index if patch is not None else None
     else:
@@ -108,7 +114,7 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
     line, old_line = hit.line, hit.old_line
     if fc is not None:
         line, old_line = fc.to_patch(line, "new"), fc.to_patch(old_line, "old")
-    return Finding(rule=rule.id, severity=hit.severity or rule.severity, confidence=confidence,
+    return Finding(rule=rule.id, severity=str(severity), confidence=str(confidence),
                    message=message, patch=patch_index, path=path, line=line,
                    old_line=old_line, function=hit.function, excerpt=tuple(excerpt),
                    message_id=hit.message_id or (patch.message_id if patch is not None and

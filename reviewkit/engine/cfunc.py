@@ -76,6 +76,9 @@ class Function:
     calls: tuple[Call, ...] = ()
     lines: tuple[tuple[int, str], ...] = ()  # the known lines, in order
     complete: bool = True
+    # (function_definition node, line of the parsed text's first line, lines the
+    # reconstruction made up, tree): what reviewkit.analysis builds on
+    syntax: tuple | None = field(default=None, compare=False, repr=False, hash=False)
 
     @property
     def text(self) -> str:
@@ -170,7 +173,7 @@ def _vars_of(decl, src: bytes) -> list[Var]:
 
 
 def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
-                        calls: list["Call"], decls: list) -> Function | None:
+                        calls: list["Call"], decls: list, tree=None) -> Function | None:
     decl = node.child_by_field_name("declarator")
     fdecl = decl
     while fdecl is not None and fdecl.type != "function_declarator":
@@ -194,7 +197,7 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
                     locals=tuple(locals_), calls=tuple(sorted(calls, key=lambda c: c.line)),
                     lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
                                 if i - first < len(line_texts)),
-                    complete=True)
+                    complete=True, syntax=(node, first, frozenset(), tree))
 
 
 def parse_functions(text: str, first_line: int = 1) -> list[Function]:
@@ -248,7 +251,7 @@ def parse_functions(text: str, first_line: int = 1) -> list[Function]:
                              args=arg_texts, text=" ".join(_node_text(call, src).split())))
     out = []
     for i, node in enumerate(nodes):
-        f = _function_from_node(node, src, line_texts, first_line, calls[i], decls[i])
+        f = _function_from_node(node, src, line_texts, first_line, calls[i], decls[i], tree)
         if f is not None:
             out.append(f)
     return out
@@ -269,144 +272,198 @@ def function_start_name(line: str) -> str | None:
     return name
 
 
-_BRACKET = re.compile(r"[()\[\]{},]")
-_OPEN = {")": "(", "]": "[", "}": "{"}
-
-
-def scan_calls(lines: list[tuple[int, str]]) -> tuple[Call, ...]:
-    """Calls in a run of known lines, arguments split at top-level commas."""
-    text = "\n".join(t for _, t in lines)
-    starts = []
-    pos = 0
-    for _, t in lines:
-        starts.append(pos)
-        pos += len(t) + 1
-    # one pass over the brackets: where each "(" closes, and its top-level commas
-    close: dict[int, int] = {}
-    commas: dict[int, list[int]] = {}
-    stack: list[tuple[str, int]] = []
-    for m in _BRACKET.finditer(text):
-        ch, at = m.group(), m.start()
-        if ch in "([{":
-            stack.append((ch, at))
-            if ch == "(":
-                commas[at] = []
-        elif ch == ",":
-            if stack and stack[-1][0] == "(":
-                commas[stack[-1][1]].append(at)
-        else:
-            if stack and stack[-1][0] == _OPEN[ch]:
-                opener, where = stack.pop()
-                if opener == "(":
-                    close[where] = at
-    out = []
-    for m in _CALL.finditer(text):
-        name = m.group(1)
-        if name in _KEYWORDS:
-            continue
-        open_at = m.end() - 1
-        end = close.get(open_at)
-        if end is None:
-            continue  # unbalanced: the call runs past the known lines
-        cuts = [open_at] + commas.get(open_at, []) + [end]
-        args = tuple(" ".join(text[a + 1:b].split()) for a, b in zip(cuts, cuts[1:]))
-        if args == ("",):
-            args = ()
-        line = lines[bisect_right(starts, m.start()) - 1][0]
-        out.append(Call(name=name, line=line, args=args, text=" ".join(text[m.start():end + 1]
-                                                                       .split())))
-    return tuple(out)
-
-
 @lru_cache(maxsize=4096)
 def parse_signature_params(signature: str) -> tuple[Var, ...]:
-    """Parameters of a signature text such as ``int f(struct vm_fault *vmf)``."""
-    if ")" not in signature:
+    """Parameters of a signature text such as ``int f(struct vm_fault *vmf)``; a
+    signature cut off (as hunk headers are) keeps its complete parameters."""
+    sig = complete_signature(signature)
+    if sig is None:
         return ()
-    fns = parse_functions(signature.rstrip().rstrip("{") + "\n{\n}\n")
+    fns = parse_functions(sig + "\n{\n}\n")
     return fns[0].params if fns else ()
+
+
+def complete_signature(signature: str) -> str | None:
+    """A hunk header's signature made whole: a cut-off parameter list keeps its
+    complete parameters and is closed (``int f(struct a *a, pmd_t *p,`` ->
+    ``int f(struct a *a, pmd_t *p)``)."""
+    sig = " ".join(code(signature).split()).rstrip("{ ").rstrip()
+    open_at = sig.find("(")
+    if open_at < 0:
+        return None
+    depth = 0
+    last_comma = None
+    for i in range(open_at, len(sig)):
+        ch = sig[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return sig[:i + 1]
+        elif ch == "," and depth == 1:
+            last_comma = i
+    if last_comma is None:
+        return sig[:open_at] + "()"
+    return sig[:last_comma] + ")"
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+
+
+def _braces(text: str) -> tuple[int, int]:
+    """(net change, lowest point) of the brace depth over a line of code."""
+    c = _STRING.sub("", code(text))
+    d = low = 0
+    for ch in c:
+        if ch == "{":
+            d += 1
+        elif ch == "}":
+            d -= 1
+            low = min(low, d)
+    return d, low
 
 
 @dataclass
 class _Partial:
     name: str
-    signature: list[tuple[int, str]] = field(default_factory=list)
-    lines: list[tuple[int, str]] = field(default_factory=list)
-    start: int = 0
+    start: int
+    header: str | None = None  # the hunk header's signature text, when that is all there is
+    signature: list[tuple[int, str]] = field(default_factory=list)  # shown signature lines
+    lines: list[tuple[int, str]] = field(default_factory=list)  # every shown line
     signature_done: bool = False
+    header_lines: set[int] = field(default_factory=set)  # shown lines the header continues on
+
+
+def _signature_closed(parts: list[str]) -> bool:
+    s = _STRING.sub("", code(" ".join(parts)))
+    return s.count("(") > 0 and s.count("(") <= s.count(")")
 
 
 def partial_functions(hunk_lines: list[list[tuple[int, str]]],
                       headers: list[str]) -> list[Function]:
-    """Functions as far as hunks show them.
+    """Functions as far as hunks show them, each parsed with tree-sitter.
 
     ``hunk_lines`` holds, per hunk, the (line number, text) pairs of one side;
     ``headers`` the hunk section headers (git's guess at the enclosing function).
-    Parts of one function seen in several hunks are merged.
+    Parts of one function seen in several hunks are merged; two definitions of
+    one name (``#ifdef`` variants) are kept apart.  What the hunks do not show is
+    completed so the text parses: the signature from the hunk header (cut-off
+    parameter lists keep their complete parameters) plus the signature lines the
+    hunk shows, the braces of blocks that open or close out of view.
     """
-    found: dict[str, _Partial] = {}
-    order: list[str] = []
+    found: list[_Partial] = []
 
-    def get(name: str, start: int) -> _Partial:
-        if name not in found:
-            found[name] = _Partial(name=name, start=start)
-            order.append(name)
-        return found[name]
+    def last_named(name: str) -> _Partial | None:
+        for p in reversed(found):
+            if p.name == name:
+                return p
+        return None
 
     for lines, header in zip(hunk_lines, headers):
         current: _Partial | None = None
         hname = function_start_name(header.strip()) if header else None
+        rest = lines
         if hname and lines:
-            current = get(hname, lines[0][0])
+            current = last_named(hname)
+            if current is not None and current.lines and current.lines[-1][0] >= lines[0][0]:
+                current = None  # not the same definition: an earlier one, or a variant
+            if current is None:
+                current = _Partial(name=hname, start=lines[0][0], header=header.strip())
+                found.append(current)
+                # the hunk may open with the rest of a signature the header cut off
+                if not _signature_closed([header]):
+                    parts = [header]
+                    k = 0
+                    while k < len(lines):
+                        t = lines[k][1]
+                        if function_start_name(t) or t.strip() == "{" or ";" in code(t):
+                            break
+                        parts.append(t)
+                        k += 1
+                        if _signature_closed(parts):
+                            break
+                    if _signature_closed(parts) and k:
+                        current.header = " ".join(x.strip() for x in parts)
+                        current.lines.extend(lines[:k])
+                        current.header_lines = {n for n, _ in lines[:k]}
+                        rest = lines[k:]
             current.signature_done = True
-            if not current.signature:
-                current.signature = [(0, header.strip())]
-        for n, t in lines:
+        for n, t in rest:
             name = function_start_name(t)
             if name:
-                current = get(name, n)
-                current.start = n
-                current.signature = [(n, t)]
-                current.signature_done = "{" in t or t.rstrip().endswith(")")
+                current = _Partial(name=name, start=n, signature=[(n, t)])
+                current.signature_done = "{" in t or _signature_closed([t])
                 current.lines.append((n, t))
+                found.append(current)
                 continue
             if current is None:
                 continue
             if not current.signature_done:
                 current.signature.append((n, t))
-                if t.strip() == "{" or t.rstrip().endswith(")") or "{" in t:
+                if "{" in t or _signature_closed([x for _, x in current.signature]):
                     current.signature_done = True
             current.lines.append((n, t))
             if t.startswith("}"):
                 current = None
     out = []
-    for name in order:
-        p = found[name]
-        p.lines.sort()
-        sig = " ".join(t.strip() for _, t in p.signature)
-        params = parse_signature_params(sig) if p.signature else ()
-        body = [(n, t) for n, t in p.lines]
-        locals_ = _scan_locals(body)
-        start = p.start or (body[0][0] if body else 0)
-        end = body[-1][0] if body else start
-        out.append(Function(name=name, start=start, end=end, params=params, locals=locals_,
-                            calls=tuple(c for c in scan_calls(body) if c.name != name
-                                        or c.line != start),
-                            lines=tuple(body), complete=False))
+    for p in found:
+        f = _build_partial(p)
+        if f is not None:
+            out.append(f)
     return out
 
 
-_LOCAL_DECL = re.compile(
-    r"^\s+((?:const\s+|struct\s+|union\s+|enum\s+|unsigned\s+|signed\s+|long\s+)*[A-Za-z_]\w*)"
-    r"\s*(\*+\s*|\s+)([A-Za-z_]\w*)\s*(=|;|,|\[)")
-
-
-def _scan_locals(lines: list[tuple[int, str]]) -> tuple[Var, ...]:
-    out = []
-    for _, t in lines:
-        m = _LOCAL_DECL.match(t)
-        if m and m.group(1).split()[-1] not in _KEYWORDS and m.group(1) not in ("return", "goto"):
-            stars = m.group(2).strip()
-            out.append(Var(type=(" ".join(m.group(1).split()) + " " + stars).strip(),
-                           name=m.group(3)))
-    return tuple(out)
+def _build_partial(p: _Partial) -> Function | None:
+    p.lines.sort()
+    known = {n: t for n, t in p.lines if n not in p.header_lines}
+    if not known:
+        return None
+    lo, hi = min(known), max(known)
+    sig_text = None  # a signature the hunk shows is parsed as it stands
+    if not p.signature:
+        sig_text = complete_signature(p.header or "") or f"void {p.name}()"
+        if sig_text.startswith(p.name):
+            sig_text = "int " + sig_text  # the return type sat on the line before
+    depth = low = 0
+    for n in range(lo, hi + 1):
+        t = known.get(n)
+        if t is None:
+            continue
+        d, lw = _braces(t)
+        low = min(low, depth + lw)
+        depth += d
+    synthetic = set()
+    text_lines: list[str] = []
+    first = lo
+    opened = -low
+    if sig_text is not None:
+        first = lo - 1
+        if known[lo].startswith("{"):
+            text_lines.append(sig_text)  # the body's own brace is shown
+        else:
+            ends = any(t.startswith("}") for t in known.values())
+            opened = max(1, opened + (0 if ends else 1))  # + the body's own brace
+            text_lines.append(sig_text + " " + "{" * opened)
+            synthetic.add(first)
+    elif opened:
+        first = lo - 1
+        text_lines.append("{" * opened)
+        synthetic.add(first)
+    for n in range(lo, hi + 1):
+        text_lines.append(known.get(n, ""))
+    close = opened + depth
+    if close > 0:
+        text_lines.append("}" * close)
+        synthetic.add(hi + 1)
+    fns = [f for f in parse_functions("\n".join(text_lines), first_line=first)
+           if f.start <= lo]
+    parsed = fns[0] if fns else None
+    if parsed is None or parsed.syntax is None:
+        return Function(name=p.name, start=p.start, end=hi, lines=tuple(p.lines),
+                        complete=False)
+    node, base, _, tree = parsed.syntax
+    calls = tuple(c for c in parsed.calls if c.line not in synthetic)
+    return Function(name=p.name, start=p.start, end=hi, params=parsed.params,
+                    locals=parsed.locals, calls=calls, lines=tuple(p.lines), complete=False,
+                    syntax=(node, base, frozenset(synthetic), tree))

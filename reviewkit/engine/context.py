@@ -88,6 +88,20 @@ class FileImage:
         return [f for f in self.functions if f.name == name]
 
     @cached_property
+    def graph(self):
+        """The call graph rules and helper summaries follow (this file's functions;
+        tree mode may hand in a wider one)."""
+        from reviewkit.analysis.summary import CallGraph
+
+        return CallGraph(self.functions)
+
+    @cached_property
+    def summaries(self):
+        from reviewkit.analysis.summary import Summaries
+
+        return Summaries(self.graph)
+
+    @cached_property
     def callgraph(self) -> dict[str, set[str]]:
         """caller -> callees, merging same-named definitions (#ifdef variants)."""
         graph: dict[str, set[str]] = {}

@@ -1,27 +1,31 @@
 """Semantic rule checks: ``@check("group/slug")`` binds a function to a manifest.
 
-A check receives a read-only context (PatchContext or SeriesContext) and
-yields Hit objects; the engine turns them into Findings with the manifest's
-severity, confidence and message.
+A check receives a frozen context (PatchContext or SeriesContext) and yields
+Hit objects; the engine turns them into Findings with the manifest's
+severity, confidence and message.  Check modules are found automatically:
+every module of ``reviewkit.checks`` whose name does not start with ``_``.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from enum import StrEnum
+from typing import Any
 
-CHECK_MODULES = (
-    "reviewkit.checks.input",
-    "reviewkit.checks.series",
-    "reviewkit.checks.commit",
-    "reviewkit.checks.mm_dirty",
-    "reviewkit.checks.mm_gup",
-    "reviewkit.checks.mm_zap",
-    "reviewkit.checks.mm_pin",
-    "reviewkit.checks.mm_cow",
-    "reviewkit.checks.mm_pte",
-)
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
 
 
 @dataclass(frozen=True)
@@ -32,15 +36,18 @@ class Hit:
     old_line: int | None = None  # old-side line, for findings on removed lines
     path: str | None = None
     function: str | None = None
-    args: dict = field(default_factory=dict)  # placeholders of the manifest message
+    args: dict[str, Any] = field(default_factory=dict)  # placeholders of the message
     patch: int | None | str = "this"  # "this" = the patch under review
     excerpt: tuple[str, ...] = ()
-    confidence: str | None = None  # overrides the manifest's
-    severity: str | None = None  # overrides the manifest's
+    confidence: Confidence | None = None  # overrides the manifest's
+    severity: Severity | None = None  # overrides the manifest's
     message_id: str | None = None
+    # the finding claims something is absent from the function ("nothing else
+    # dirties the page"): on a function the patch shows only in part it is info
+    absence: bool = False
 
 
-CheckFn = Callable[[object], Iterable[Hit]]
+CheckFn = Callable[[Any], Iterable[Hit]]
 
 
 def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
@@ -53,10 +60,17 @@ def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
     return bind
 
 
-def registered(modules: tuple[str, ...] = CHECK_MODULES) -> dict[str, CheckFn]:
+def check_modules(package: str = "reviewkit.checks") -> tuple[str, ...]:
+    """Every check module of ``package`` (names starting with ``_`` are helpers)."""
+    pkg = importlib.import_module(package)
+    return tuple(sorted(f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)
+                        if not m.name.startswith("_")))
+
+
+def registered(modules: tuple[str, ...] | None = None) -> dict[str, CheckFn]:
     """rule id -> check function, from the check modules.  Two checks for one id fail."""
     out: dict[str, CheckFn] = {}
-    for name in modules:
+    for name in modules if modules is not None else check_modules():
         mod = importlib.import_module(name)
         for value in vars(mod).values():
             rid = getattr(value, "rule_id", None)

@@ -12,7 +12,8 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
+import email
+from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
 
@@ -62,6 +63,53 @@ def _people(pairs) -> tuple[Person, ...]:
     return tuple(out)
 
 
+_NOT_FOR_MAILPARSER = ("To", "Cc", "Bcc", "Date", "Received", "Resent-Date", "Delivered-To",
+                       "Reply-To")
+
+
+_SIMPLE_ADDRESS = re.compile(
+    r'\s*(?:"((?:[^"\\]|\\.)*)"|([^<>",;:()\\@]*?))\s*<([^<>\s",;:()\\]+)>\s*$'
+    r'|\s*([^<>\s",;:()\\]+@[^<>\s",;:()\\]+)\s*$')
+
+
+def _split_addresses(text: str) -> list[tuple[str, str]] | None:
+    """The common shapes of a recipient list (``Name <a@b>``, ``"Last, First" <a@b>``,
+    ``a@b``), parsed without the stdlib's character-by-character lexer; None for
+    anything else (comments, groups, odd quoting), which getaddresses then reads."""
+    out = []
+    for piece in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', text):
+        if not piece.strip():
+            continue
+        m = _SIMPLE_ADDRESS.match(piece)
+        if m is None:
+            return None
+        if m.group(4) is not None:
+            out.append(("", m.group(4)))
+        else:
+            quoted = m.group(1)
+            name = quoted.replace('\\"', '"').replace("\\\\", "\\") if quoted is not None \
+                else " ".join(m.group(2).split())
+            out.append((name, m.group(3)))
+    return out
+
+
+def _addresses(values) -> tuple[Person, ...]:
+    """Recipients of To:/Cc: header values, names decoded (RFC 2047)."""
+    if not values:
+        return ()
+    text = ", ".join(" ".join(str(v).split()) for v in values)
+    pairs = _split_addresses(text)
+    if pairs is None:
+        pairs = getaddresses([str(v) for v in values])
+    out = []
+    for name, addr in pairs:
+        if "=?" in name:
+            name = _decode_header(name)
+        if addr or name:
+            out.append(Person(name=name.strip(), email=addr.strip().lower()))
+    return tuple(out)
+
+
 def _header(msg, name: str) -> str | None:
     value = msg.get(name)
     if value is None:
@@ -89,10 +137,17 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     if not data.strip():
         raise NotMailError("empty message")
     try:
-        mail = mailparser.parse_from_bytes(data)
+        raw = email.message_from_bytes(data)
+        # mail-parser parses every address header (with its own lexer, then the
+        # stdlib's again), every Received: and Date: header when it is built; only
+        # From: is wanted from it, the recipients are read once below, the date by
+        # parsedate_to_datetime, the Received: chain never
+        kept = {name: raw.get_all(name) for name in _NOT_FOR_MAILPARSER}
+        for name in _NOT_FOR_MAILPARSER:
+            del raw[name]
+        mail = mailparser.MailParser(raw)
     except Exception as exc:  # mail-parser raises bare exceptions on odd input
         raise NotMailError(f"unparsable message: {type(exc).__name__}") from None
-    raw = mail.message
     subject_raw = _header(raw, "Subject")
     from_raw = _header(raw, "From")
     if subject_raw is None and from_raw is None:
@@ -101,7 +156,7 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     authors = _people(mail.from_) if from_raw else ()
     author = authors[0] if authors else Person(name="", email="")
     date = None
-    date_raw = _header(raw, "Date")
+    date_raw = str(kept["Date"][0]) if kept["Date"] else None
     if date_raw:
         try:
             date = parsedate_to_datetime(date_raw)
@@ -111,8 +166,8 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     message_id = ids[0] if ids else fallback_id
     irt = _ids(_header(raw, "In-Reply-To"))
     refs = tuple(_ids(_header(raw, "References")))
-    to = _people(mail.to)
-    cc = _people(mail.cc)
+    to = _addresses(kept["To"])
+    cc = _addresses(kept["Cc"])
 
     parts = list(mail.text_plain)
     if not parts and not raw.is_multipart():

@@ -30,7 +30,20 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     return jinja2.FileSystemBytecodeCache(str(directory))
 
 
+_ENVIRONMENTS: dict = {}
+
+
 def environment(override_dir: Path | None = None, *, autoescape: bool = False) -> jinja2.Environment:
+    """One environment per template directory and escaping mode, kept for the process
+    (its compiled templates are reused when many reports are rendered)."""
+    key = (str(override_dir) if override_dir else None, autoescape)
+    env = _ENVIRONMENTS.get(key)
+    if env is None:
+        env = _ENVIRONMENTS[key] = _environment(override_dir, autoescape=autoescape)
+    return env
+
+
+def _environment(override_dir: Path | None, *, autoescape: bool) -> jinja2.Environment:
     paths = [str(override_dir)] if override_dir else []
     paths.append(str(templates_dir()))
     env = jinja2.Environment(

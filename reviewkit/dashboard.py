@@ -1,0 +1,421 @@
+"""Review every series of an inbox, an archive or a lore search: a dashboard.
+
+The input is read once into envelopes (headers only; an mbox file's messages
+are re-read by byte range when their series is reviewed), grouped into
+series, and each series is parsed, reviewed and rendered on its own — in a
+pool of worker processes, whole series at a time — so memory follows the
+largest series, not the archive.
+
+A SQLite state file in the output directory remembers, per series (keyed by
+the Message-ID of its newest revision), the hash of its messages and of the
+rule pack, and the row it got: a rerun reviews only what is new or changed.
+Every page is written beside and renamed into place, and the state is
+committed series by series, so an interrupted run leaves the directory and
+the state consistent and the next run finishes the work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from reviewkit.errors import ReviewkitError
+
+STATE_NAME = ".reviewkit-state.sqlite3"
+STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    key      TEXT PRIMARY KEY,
+    content  TEXT NOT NULL,
+    rules    TEXT NOT NULL,
+    page     TEXT,
+    row      TEXT NOT NULL,
+    reviewed REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Outcome:
+    total: int = 0  # series in the input
+    reviewed: int = 0  # reviewed in this run
+    unchanged: int = 0  # taken from the state
+    failed: int = 0  # series that could not be reviewed (their row says why)
+    patches: int = 0  # patches reviewed in this run
+    seconds: float = 0.0
+    interrupted: bool = False
+    rows: list[dict] = field(default_factory=list)
+    orphans: int = 0  # messages that belong to no series
+    notes: list[str] = field(default_factory=list)
+
+
+def page_name(key: str) -> str:
+    """A file name for a series page: readable, safe, unique per Message-ID."""
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:60] or "series"
+    return f"{safe}-{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}.html"
+
+
+def rules_version(options) -> str:
+    """What the findings depend on besides the messages: reviewkit's version, the rule
+    manifests and the code of the checks and the engine, and the options that
+    change findings."""
+    import hashlib
+
+    from reviewkit import __version__
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(__version__.encode())
+    pkg = Path(__file__).resolve().parent
+    roots = [pkg / "checks", pkg / "engine", pkg / "analysis", pkg / "parse"]
+    rules = Path(options.rules_dir) if options.rules_dir else None
+    if rules is None:
+        from importlib import resources
+
+        rules = Path(str(resources.files("reviewkit.rules")))
+    files = sorted(p for r in roots if r.is_dir() for p in r.rglob("*.py"))
+    files += sorted(p for p in rules.rglob("*.yaml"))
+    files += [pkg / "compare.py", pkg / "api.py"]
+    for p in files:
+        try:
+            h.update(str(p.name).encode() + b"\0" + p.read_bytes())
+        except OSError:
+            continue
+    for extra in (options.select, options.ignore, str(options.tree or ""),
+                  options.waivers.read_bytes() if options.waivers else b"",
+                  options.lore_url):
+        h.update(repr(extra).encode())
+    return h.hexdigest()
+
+
+class State:
+    """The dashboard's memory between runs (one SQLite file, one commit per series)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(path, timeout=15.0, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(STATE_SCHEMA)
+            self.rows = {k: (c, r, p, row) for k, c, r, p, row in self.conn.execute(
+                "SELECT key, content, rules, page, row FROM series")}
+        except sqlite3.DatabaseError as exc:
+            raise ReviewkitError(str(path), f"the dashboard state is unreadable ({exc}); "
+                                            "remove it to start afresh") from None
+
+    def fresh(self, key: str, content: str, rules: str, directory: Path) -> dict | None:
+        got = self.rows.get(key)
+        if got is None or got[0] != content or got[1] != rules:
+            return None
+        if got[2] and not (directory / got[2]).is_file():
+            return None
+        try:
+            return json.loads(got[3])
+        except ValueError:
+            return None
+
+    def put(self, key: str, content: str, rules: str, page: str | None, row: dict) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("INSERT OR REPLACE INTO series (key, content, rules, page, row, "
+                              "reviewed) VALUES (?, ?, ?, ?, ?, ?)",
+                              (key, content, rules, page, json.dumps(row), time.time()))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fp:
+            fp.write(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def sweep(directory: Path) -> None:
+    """Remove the half-written pages of processes that are gone (killed mid-write)."""
+    for p in directory.glob(".*.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+# -- one series, in a worker process -------------------------------------------------
+
+_JOB: dict = {}  # set before the pool forks: envelopes, groups, options, directory
+
+
+def _content_hash(group, envelopes, trailers: dict) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for i in group.members:
+        h.update(envelopes[i].digest)
+    ids = sorted(group.message_ids(envelopes))
+    if trailers:
+        h.update(json.dumps({m: trailers[m] for m in ids if m in trailers},
+                            sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _tags(series) -> dict[str, int]:
+    """Distinct people who gave each review tag, on any patch or the cover letter."""
+    out = {"Reviewed-by": set(), "Acked-by": set(), "Tested-by": set()}
+    for p in ((series.cover,) if series.cover else ()) + series.patches:
+        for t in p.trailers:
+            if t.kind in out:
+                out[t.kind].add(t.person.email if t.person else t.value)
+    return {k: len(v) for k, v in out.items()}
+
+
+def _changes(report) -> dict | None:
+    comp = report.extra.get("comparison")
+    if not comp:
+        return None
+    states = [row["changed"] for row in comp["patches"]]
+    return {"base_version": comp["base_version"],
+            "changed": states.count("changed"), "unchanged": states.count("unchanged"),
+            "added": states.count("new"), "dropped": len(comp["dropped"]),
+            "new_findings": len(comp["new_findings"]),
+            "fixed_findings": len(comp["fixed_findings"])}
+
+
+def _row(group, envelopes, report, page: str | None) -> dict:
+    s = report.series
+    author = s.author
+    return {
+        "key": group.key,
+        "subject": s.subject,
+        "author": {"name": author.name, "email": author.email} if author else None,
+        "date": s.date.isoformat() if s.date else None,
+        "timestamp": s.date.timestamp() if s.date else 0.0,
+        "version": s.version,
+        "versions": sorted({r.version for r in group.revisions}, reverse=True),
+        "patches": len(s.patches),
+        "total": s.total or len(s.patches),
+        "messages": len(group.members),
+        "tags": _tags(s),
+        "findings": report.counts(),
+        "changes": _changes(report),
+        "link": report.link(s.message_id),
+        "page": page,
+        "error": None,
+    }
+
+
+def _failed_row(group, envelopes, problem: str) -> dict:
+    head = group.newest.head
+    return {
+        "key": group.key, "subject": head.subject.title or head.subject.raw,
+        "author": {"name": head.author_name, "email": head.author},
+        "date": (time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(head.date))
+                 if head.date else None),
+        "timestamp": head.date or 0.0, "version": group.newest.version,
+        "versions": sorted({r.version for r in group.revisions}, reverse=True),
+        "patches": 0, "total": head.subject.total or 0, "messages": len(group.members),
+        "tags": {"Reviewed-by": 0, "Acked-by": 0, "Tested-by": 0},
+        "findings": {"error": 0, "warning": 0, "info": 0}, "changes": None,
+        "link": None, "page": None, "error": problem,
+    }
+
+
+def review_group(index: int) -> tuple[int, dict, str | None, int]:
+    """Review series number INDEX of the job and write its page:
+    (index, row, page name or None, patches reviewed)."""
+    from reviewkit import api
+    from reviewkit.parse.series import RawMessage
+    from reviewkit.render import html
+
+    envelopes, groups = _JOB["envelopes"], _JOB["groups"]
+    options, directory = _JOB["options"], _JOB["directory"]
+    group = groups[index]
+    label = f"series {group.key}"
+    try:
+        messages = [RawMessage(envelopes[i].origin, envelopes[i].raw()) for i in group.members]
+        series = api.build(label, messages, replace(options, compare_to=None),
+                           trailers=_JOB["trailers"])
+        report = api.review_series(series, options, source=label)
+        name = page_name(group.key)
+        write_atomic(directory / name, html.render(report, template_dir=_JOB["templates"]))
+        return index, _row(group, envelopes, report, name), name, len(series.patches)
+    except ReviewkitError as exc:
+        return index, _failed_row(group, envelopes, exc.problem), None, 0
+    except Exception as exc:  # noqa: BLE001 - one series never ends the run
+        if os.environ.get("REVIEWKIT_DEBUG"):
+            raise
+        return index, _failed_row(group, envelopes,
+                                  f"internal error: {type(exc).__name__}: {exc}"), None, 0
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# -- the run -------------------------------------------------------------------------
+
+class Progress:
+    """A bar on a terminal (series done / total, rate, ETA); nothing otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.patches = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def step(self, patches: int) -> None:
+        self.done += 1
+        self.patches += patches
+        now = time.monotonic()
+        if self.tty and (now - self.last > 0.1 or self.done == self.total):
+            self.last = now
+            elapsed = max(now - self.start, 1e-6)
+            rate = self.done / elapsed
+            eta = (self.total - self.done) / rate if rate else 0
+            width = 28
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/"
+                              f"{self.total} series  {rate:.1f}/s  {self.patches / elapsed:.0f} "
+                              f"patches/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_term(signum, frame):
+    raise _Terminated()
+
+
+def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
+        template_dir: Path | None = None, progress_stream=None) -> Outcome:
+    """Review every series of SRCS into DIRECTORY (index.html, index.json, one page
+    per series), reusing what the state says is unchanged."""
+    from reviewkit import api
+
+    started = time.monotonic()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReviewkitError(str(directory), f"cannot create: {exc.strerror or exc}") from None
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        raise ReviewkitError(str(directory), "not a writable directory")
+    sweep(directory)
+    envelopes, groups, orphans = api.group(srcs, keep=False, digest=True)
+    trailers: dict = {}
+    notes: list[str] = []
+    for s in srcs:
+        trailers.update(s.trailers or {})
+        notes.extend(s.notes)
+    api.ruleset(options)  # loaded once, before the workers fork
+    rules = rules_version(options)
+    state = State(directory / STATE_NAME)
+    out = Outcome(total=len(groups), orphans=len(orphans), notes=notes)
+    rows: dict[int, dict] = {}
+    todo: list[int] = []
+    hashes: dict[int, str] = {}
+    for n, g in enumerate(groups):
+        hashes[n] = _content_hash(g, envelopes, trailers)
+        row = state.fresh(g.key, hashes[n], rules, directory)
+        if row is None:
+            todo.append(n)
+        else:
+            rows[n] = row
+            out.unchanged += 1
+    _JOB.update(envelopes=envelopes, groups=groups, options=options, directory=directory,
+                trailers=trailers, templates=template_dir)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    bar = Progress(len(todo), progress_stream)
+    old_term = signal.signal(signal.SIGTERM, _on_term)
+    pool = None
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            results = map(review_group, todo)
+        else:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("fork").Pool(min(jobs, len(todo)),
+                                                            initializer=_worker_init)
+            results = pool.imap_unordered(review_group, todo, chunksize=1)
+        for index, row, page, patches in results:
+            state.put(groups[index].key, hashes[index], rules, page, row)
+            rows[index] = row
+            out.reviewed += 1
+            out.failed += row["error"] is not None
+            out.patches += patches
+            bar.step(patches)
+    except (KeyboardInterrupt, _Terminated):
+        out.interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if pool is not None:
+            if out.interrupted:
+                pool.terminate()
+            else:
+                pool.close()
+            pool.join()
+        sweep(directory)
+        bar.close()
+        state.close()
+        _JOB.clear()
+    out.rows = sorted(rows.values(), key=lambda r: (r["timestamp"], r["key"]), reverse=True)
+    write_index(directory, out, template_dir)
+    out.seconds = time.monotonic() - started
+    return out
+
+
+def write_index(directory: Path, out: Outcome, template_dir: Path | None = None) -> None:
+    from reviewkit import __version__
+    from reviewkit.render import dashboard as render
+
+    pending = out.total - len(out.rows)
+    data = {"version": 1, "generator": f"reviewkit {__version__}",
+            "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "series_count": out.total, "pending": pending, "orphan_messages": out.orphans,
+            "series": out.rows}
+    write_atomic(directory / "index.json", json.dumps(data, indent=1) + "\n")
+    write_atomic(directory / "index.html",
+                 render.render(out.rows, pending=pending, orphans=out.orphans,
+                               notes=out.notes, template_dir=template_dir))
+
+
+def summary(out: Outcome, directory: Path) -> str:
+    rate = out.patches / out.seconds if out.seconds else 0.0
+    parts = [f"{out.total} series", f"{out.reviewed} reviewed", f"{out.unchanged} unchanged"]
+    if out.failed:
+        parts.append(f"{out.failed} not reviewable")
+    text = (f"dashboard: {', '.join(parts)}; {out.patches} patches in {out.seconds:.1f} s "
+            f"({rate:.0f} patches/s) -> {directory / 'index.html'}")
+    if out.interrupted:
+        text += f" (interrupted: {out.total - len(out.rows)} series left for the next run)"
+    return text
