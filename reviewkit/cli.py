@@ -33,15 +33,25 @@ class Format(str, Enum):
     html = "html"
 
 
-class FailOn(str, Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
+_FAIL_ON_HELP = ("exit 1 when a finding is at or above LEVEL[:CONFIDENCE] (error, warning, info "
+                 "or never; a bare LEVEL means LEVEL:medium)")
+
+
+def _fail_on(value: str) -> str:
+    """Validate --fail-on before any work is done."""
+    from reviewkit.report import parse_threshold
+
+    try:
+        parse_threshold(value)
+    except ValueError as exc:
+        raise ReviewkitError("--fail-on", str(exc)) from None
+    return value
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"reviewkit: error: {message}", err=True)
+    from reviewkit.render.safe import terminal_safe
+
+    typer.echo(f"reviewkit: error: {terminal_safe(message)}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -87,9 +97,8 @@ def review(
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
         help="write here, not stdout (email: a directory of .eml files, or FILE.mbox)"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on",
-        help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
     series: Optional[str] = typer.Option(
@@ -139,6 +148,7 @@ def review(
     from reviewkit.config import load_config
 
     try:
+        _fail_on(fail_on)
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
                           revision=revision, series=series, tree=tree or config.tree,
@@ -150,7 +160,7 @@ def review(
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config, email_args)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
 
 
 def _emit(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
@@ -197,7 +207,7 @@ def _lore_options(api, config, lore_url, refresh, offline, timeout):
     if refresh and offline:
         raise ReviewkitError("--offline", "cannot be combined with --refresh")
     return api.Options(lore_url=choose_archive(lore_url, config.lore_url), refresh=refresh,
-                       offline=offline, timeout=timeout)
+                       offline=offline, timeout=timeout, limits=config.limits)
 
 
 @app.command()
@@ -224,9 +234,14 @@ def fetch(
     try:
         options = replace(_lore_options(api, load_config(), lore_url, refresh, offline, timeout),
                           revision=revision)
-        data, rev, count = api.fetch_mbox(source, options)
+        notes: list[str] = []
+        data, rev, count = api.fetch_mbox(source, options, notes)
     except ReviewkitError as exc:
         _fail(str(exc))
+    from reviewkit.render.safe import terminal_safe
+
+    for note in notes:
+        typer.echo(f"reviewkit: note: {terminal_safe(note)}", err=True)
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -335,11 +350,16 @@ def _email_args(email_min: str, sender: Optional[str], config):
 
     from reviewkit.model import Person
 
-    sev, _, conf = email_min.partition(":")
-    conf = conf or "medium"
-    if sev not in ("error", "warning", "info") or conf not in _CONFIDENCE_ORDER:
+    from reviewkit.report import parse_threshold
+
+    try:
+        parsed = parse_threshold(email_min)
+    except ValueError:
+        parsed = None
+    if parsed is None:
         raise ReviewkitError("--email-min", f"{email_min!r} is not SEVERITY[:CONFIDENCE] "
                                             "(e.g. warning:medium, error:high)")
+    sev, conf = parsed
     confidences = _CONFIDENCE_ORDER[:_CONFIDENCE_ORDER.index(conf) + 1]
     raw = sender or config.sender or _git_identity()
     if not raw:
@@ -398,8 +418,8 @@ def check(
         help="review exactly what a push sends, read from git's pre-push hook input on stdin"),
     format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on", help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     select: list[str] = typer.Option([], "--select", help="run only these rules"),
     ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
     waivers: Optional[Path] = typer.Option(None, "--waivers", metavar="FILE",
@@ -415,8 +435,10 @@ def check(
     args = args or []
     cwd = Path.cwd()
     try:
+        _fail_on(fail_on)
         config = load_config()
-        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
+        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
+                              limits=config.limits)
         _check_patterns(options)
         if pre_push:
             if len(args) > 2:
@@ -450,7 +472,7 @@ def check(
         raise typer.Exit(EXIT_OK)
     for report in reports:
         _emit(report, format, output, config)
-    failed = any(r.at_or_above(fail_on.value) for r in reports)
+    failed = any(r.at_or_above(fail_on) for r in reports)
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
@@ -624,12 +646,17 @@ def main() -> None:
         sys.stderr.write("reviewkit: interrupted\n")
         sys.exit(130)
     except ReviewkitError as exc:  # raised lazily by a source while rendering
-        sys.stderr.write(f"reviewkit: error: {exc}\n")
+        from reviewkit.render.safe import terminal_safe
+
+        sys.stderr.write(f"reviewkit: error: {terminal_safe(exc)}\n")
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
         if os.environ.get("REVIEWKIT_DEBUG"):
             raise
+        from reviewkit.render.safe import terminal_safe
+
+        text = terminal_safe(f"{type(exc).__name__}: {exc}")
         sys.stderr.write(
-            f"reviewkit: internal error: {type(exc).__name__}: {exc} "
+            f"reviewkit: internal error: {text[:500]} "
             "(set REVIEWKIT_DEBUG=1 for a traceback)\n")
         sys.exit(EXIT_USAGE)

@@ -59,7 +59,17 @@ def test_terse_lines_are_checkpatch_style(report):
     assert lines[1].startswith("mm/userfaultfd.c:72: [1/4] WARNING:")
     assert lines[2].startswith("include/linux/mm.h:1733: [4/4] WARNING:")
     assert all(re.match(r"^[\w./-]+:\d+( \(old\))?: \[\d/4\] (ERROR|WARNING|INFO):"
-                        r"[a-z]+/[a-z0-9-]+: \S", ln) for ln in lines)
+                        r"[a-z]+/[a-z0-9-]+: \S", ln) for ln in lines[:-1])
+    # the last line is checkpatch's summary, read by the same scripts
+    assert lines[-1] == "total: 0 errors, 3 warnings, 0 infos"
+
+
+def test_summary_line_ends_text_and_terse_output(cli):
+    for fmt in ("text", "terse"):
+        out = cli("review", str(EDGE / "missing-3of5.mbox"), "-f", fmt).stdout.decode()
+        assert out.splitlines()[-1] == "total: 0 errors, 1 warnings, 0 infos", fmt
+    clean = cli("review", str(EDGE / "rename.patch"), "-f", "terse")
+    assert clean.stdout.decode() == "total: 0 errors, 0 warnings, 0 infos\n"
 
 
 def test_terse_names_series_level_findings(cli):

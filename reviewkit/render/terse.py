@@ -4,6 +4,7 @@
     mm/shmem.c:2424 (old): [1/4] WARNING:...: message on a removed line
     patch 1/4: ERROR:commit/signed-off-by-missing: message
     series: WARNING:series/missing-patches: message
+    total: 1 errors, 2 warnings, 0 infos
 
 A line that is about one patch names it: ``[N/M]``, or the commit's short SHA
 when the patch was made from a commit (``reviewkit check``).  A line number
@@ -53,4 +54,5 @@ def line_of(f: Finding, report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    return "".join(line_of(f, report) + "\n" for f in report.findings)
+    """The finding lines, then checkpatch's summary line (``total: ...``)."""
+    return "".join(line_of(f, report) + "\n" for f in report.findings) + report.summary_line() + "\n"
