@@ -257,7 +257,8 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
     findings = list(result.findings)
     waived = []
     if options.waivers is not None:
-        waivers = load_waivers(options.waivers)
+        waivers = load_waivers(options.waivers,
+                               rule_ids={n for r in rs.rules for n in (r.id, *r.aliases)})
         findings, waived, stale = apply_waivers(findings, waivers)
         for w in stale:
             findings.append(Finding(

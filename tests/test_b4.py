@@ -219,3 +219,52 @@ def test_prep_and_am_check_run_checkpatch_and_reviewkit(cli, kernel, tmp_path):
         assert [flag for flag, _ in ours] == ["fail"]
         # a clean patch: reviewkit prints nothing, which b4 reports as passed
         assert ["success", f"{me}: passed all checks"] in first
+
+
+def test_b4_review_reads_our_inline_comments(cli, kernel, tmp_path):
+    """reviewkit b4-review on a branch b4 made; b4's own reader integrates the files."""
+    r, env = kernel
+    mbox = make_series(r, env, tmp_path)
+    branch = b4run(env, "make-branch", str(r), str(mbox))["branch"]
+    tip = subprocess.run(["git", "rev-parse", branch], cwd=r, capture_output=True, text=True,
+                         env=env).stdout.strip()
+    proc = cli("b4-review", branch, cwd=r, env=env)
+    assert proc.returncode == 0, proc.stderr
+    where = r / ".git" / "b4-review" / tip
+    assert sorted(p.name for p in where.iterdir()) == [
+        "0001.txt", "0002.txt", "identity.txt", "series.txt"]
+    one = (where / "0001.txt").read_text()
+    # every diff line quoted, in order, the comment right under the line it is about
+    diff = subprocess.run(["git", "diff", f"{branch}~2~1", f"{branch}~2"], cwd=r, env=env,
+                          capture_output=True, text=True).stdout
+    quoted = [ln[2:] if ln.startswith("> ") else "" for ln in one.splitlines()
+              if ln.startswith(">")]
+    assert quoted == diff.splitlines()
+    at = one.index("> +\tif (demo_gup_hugepd(")
+    assert one[at:].split("\n\n")[1].startswith("demo_follow_pud_mask() calls")
+
+    res = b4run(env, "integrate", str(r), branch)
+    assert res["integrated"] is True
+    me = "reviewkit@reviewkit.invalid"
+    first, second = (p[me] for p in res["patches"])
+    assert first["name"] == "reviewkit"
+    (comment,) = first["comments"]
+    # b4 keys a comment by the diff's "+++ b/..." name and the new-file line
+    assert (comment["path"], comment["line"]) == ("b/mm/gup.c", 20)
+    assert "[reviewkit mm/gup-must-unshare-null-vma: error" in comment["text"]
+    assert first["note"].startswith("reviewkit: 1 error (tree mode)")
+    # a finding with no diff line (a missing Signed-off-by) is the patch's note
+    assert "comments" not in second
+    assert "commit/signed-off-by-missing" in second["note"]
+    assert "series/cover-letter-unedited" in res["series"][me]["note"]
+    # b4 consumes the directory once it has read it
+    assert not where.exists()
+
+
+def test_b4_review_outside_a_review_branch(cli, kernel):
+    r, env = kernel
+    proc = cli("b4-review", cwd=r, env=env)
+    assert proc.returncode == 2
+    assert b"not a b4 review branch" in proc.stderr
+    bad = cli("b4-review", "--identity", "nobody", cwd=r, env=env)
+    assert bad.returncode == 2 and b"--identity" in bad.stderr

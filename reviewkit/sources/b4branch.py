@@ -96,9 +96,10 @@ def selection(cwd: Path, tracking: dict, branch: str) -> Selection:
 
 
 def skipped(tracking: dict) -> set[int]:
-    """1-based numbers of the patches the maintainer marked to skip."""
+    """1-based numbers of the patches the maintainer marked to skip (0: the cover
+    letter)."""
     out = set()
-    for n, p in enumerate(tracking.get("patches") or [], 1):
+    for n, p in enumerate([tracking["series"], *(tracking.get("patches") or [])]):
         reviews = p.get("reviews") if isinstance(p, dict) else None
         if isinstance(reviews, dict) and any(
                 isinstance(r, dict) and r.get("patch-state") == "skip" for r in reviews.values()):
