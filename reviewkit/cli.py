@@ -446,7 +446,11 @@ def _emit_email(report, output: Optional[Path], tdir, sender, severity, confiden
                                          confidences=confidences, template_dir=tdir)
     if output is not None and str(output) != "-" and output.suffix != ".mbox":
         try:
-            paths = email_reply.write_dir(messages, output)
+            output.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for name, data in email_reply.draft_files(messages):
+                (output / name).write_bytes(data)
+                paths.append(output / name)
         except OSError as exc:
             _fail(f"{output}: cannot write: {exc.strerror or exc}")
         typer.echo(f"{len(paths)} reply draft(s) in {output}", err=True)

@@ -66,7 +66,7 @@ def load_waivers(path: Path, rule_ids: "set[str] | None" = None) -> list[Waiver]
     """The waivers in PATH.  Every error names the file and the line: bad YAML, a
     malformed entry, and (given ``rule_ids``, the known ids and aliases) a rule
     that names no rule; a typo would otherwise waive nothing, silently."""
-    from reviewkit.config import load_yaml
+    from reviewkit.config import load_yaml, read_bounded
 
     label = str(path)
     data = load_yaml(path, label, "waivers")  # bounded, safe; errors carry the line
@@ -76,7 +76,7 @@ def load_waivers(path: Path, rule_ids: "set[str] | None" = None) -> list[Waiver]
         data = data["waivers"]
     if not isinstance(data, list):
         raise InputError(label, "waivers must be a list of {rule, reason, ...} entries")
-    lines = _lines(path.read_text(encoding="utf-8", errors="replace"))
+    lines = _lines(read_bounded(path, label, "waivers"))
     out = []
     for n, entry in enumerate(data, 1):
         where = f"{label}:{lines[n - 1]}" if len(lines) >= n else label
