@@ -161,7 +161,8 @@ class Report:
         ctx = self.context_of(index)
         src, base = ctx["source"], (ctx["base"] or "")[:12]
         if src == "blob":
-            return "blob (the pre-images its index lines name)"
+            return "blob (the pre-images its index lines name" + (
+                f", as at {base})" if base else ")")
         if src == "base-commit":
             return f"base-commit {base}"
         if src == "worktree":

@@ -27,7 +27,7 @@ V4_COVER = "20210915181456.10739-1-peterx@redhat.com"
 
 # real patches, each one patch N/M of a larger series, saved on its own
 SINGLE_PATCHES_OF_A_SERIES = sorted(SEED.glob("0[1-4]_patch_*.eml")) + [
-    TRAILERS / "stable-review-in-body-from.eml"]
+    TRAILERS / "stable-review-in-body-from.eml", TRAILERS / "stable-quilt-secretmem.eml"]
 
 
 def review(path, **kw):
@@ -42,7 +42,30 @@ def seed_messages() -> list[bytes]:
     return [m for _, m in split_bytes((SEED / "series.mbox").read_bytes())]
 
 
+CORPUS = REPO / "corpus"
+CORPUS_MESSAGES = sorted(CORPUS.glob("*/*.eml"))
+
+
 # -- partial input -----------------------------------------------------------------------
+
+@pytest.mark.skipif(not CORPUS_MESSAGES, reason="no labelled corpus in this checkout")
+def test_every_lone_message_of_the_corpus_draws_no_series_warning():
+    """Each corpus posting reviewed alone, as `reviewkit review FILE` does: one
+    patch of an N/M series draws the partial-input note and nothing else at
+    series level; a patch sent alone draws no series finding above info."""
+    seen_partial = 0
+    for path in CORPUS_MESSAGES:
+        rep = review(path)
+        series = [(f.rule, f.severity) for f in rep.findings if f.rule.startswith("series/")]
+        assert len(rep.series.patches) == 1, path.name
+        if (rep.series.total or 1) > 1:
+            seen_partial += 1
+            assert series == [("series/partial-input", "info")], (path.name, series)
+        else:
+            assert all(sev == "info" for _, sev in series), (path.name, series)
+    assert seen_partial >= 10  # most of the corpus is one patch of a series
+
+
 
 @pytest.mark.parametrize("path", SINGLE_PATCHES_OF_A_SERIES, ids=lambda p: p.name)
 def test_one_patch_of_a_series_draws_one_note_and_no_series_warning(path):
@@ -117,17 +140,30 @@ def test_a_fetched_series_without_cover_letter_or_with_a_gap_warns(tmp_path, mon
     cover = [m for m in msgs if b"Subject: [PATCH v4 0/4]" in m]
     third = [m for m in msgs if b"Subject: [PATCH v4 3/4]" in m]
     assert len(cover) == 1 and len(third) == 1
-    archive = Archive("linux-mm")
-    archive.add_mbox(join_messages([m for m in msgs if m not in cover + third]))
-    srv = LoreServer(archive).start()
-    try:
-        rep = run_cli("review", "20210915181456.10739-2-peterx@redhat.com", "--lore-url",
-                      srv.base, "-f", "json")
-    finally:
-        srv.stop()
-    found = {(f["rule"], f["severity"]) for f in json.loads(rep.stdout)["findings"]
-             if f["rule"].startswith("series/")}
-    assert found == {("series/missing-patches", "warning")}
+
+    def series_findings(messages) -> set:
+        archive = Archive("linux-mm")
+        archive.add_mbox(join_messages(messages))
+        srv = LoreServer(archive).start()
+        cache = tempfile.mkdtemp(dir=tmp_path)  # a fresh cache: each archive is another thread
+        try:
+            rep = run_cli("review", "20210915181456.10739-2-peterx@redhat.com", "--lore-url",
+                          srv.base, "-f", "json", env={"XDG_CACHE_HOME": cache})
+        finally:
+            srv.stop()
+        return {(f["rule"], f["severity"]) for f in json.loads(rep.stdout)["findings"]
+                if f["rule"].startswith("series/")}
+
+    # 3/4 never reached the archive
+    assert series_findings([m for m in msgs if m not in cover + third]) == {
+        ("series/missing-patches", "warning")}
+    # every patch, and no cover letter was sent: 2/4..4/4 (and the replies) are
+    # threaded under 1/4, as git send-email threads a series without one
+    first = [m for m in msgs if b"Subject: [PATCH v4 1/4]" in m]
+    rethreaded = first + [m.replace(b"<" + V4_COVER.encode() + b">",
+                                    b"<20210915181456.10739-2-peterx@redhat.com>")
+                          for m in msgs if m not in cover + first]
+    assert series_findings(rethreaded) == {("series/cover-letter-missing", "warning")}
 
 
 def test_check_of_several_local_commits_draws_no_cover_letter_warning(tmp_path):
@@ -216,12 +252,19 @@ def test_a_corporate_footer_after_the_patch_hides_nothing():
     assert rep.findings == ()
 
 
-def test_in_body_from_after_a_stable_review_preamble_is_the_author():
-    rep = review(TRAILERS / "stable-review-in-body-from.eml")
+@pytest.mark.parametrize("name,author,first", [
+    ("stable-review-in-body-from.eml", "Hugh Dickins <hughd@google.com>",
+     "[ Upstream commit 2da6de30e60d"),
+    ("stable-quilt-secretmem.eml", "David Hildenbrand <david@redhat.com>",
+     "commit 65291dcfcf89"),
+])
+def test_in_body_from_after_a_stable_review_preamble_is_the_author(name, author, first):
+    rep = review(TRAILERS / name)
     (p,) = rep.series.patches
-    assert str(p.author) == "Hugh Dickins <hughd@google.com>"
+    assert str(p.author) == author
     assert not [f for f in rep.findings if f.rule.startswith("commit/")]
-    assert p.commit_message.startswith("[ Upstream commit 2da6de30e60d")
+    assert p.commit_message.startswith(first)
+    assert p.files
 
 
 @pytest.mark.parametrize("message,kinds", [
