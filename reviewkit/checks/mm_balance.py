@@ -59,6 +59,21 @@ def _assigned_to(call: Node) -> str | None:
     return None
 
 
+def _address_target(node: Node) -> Node:
+    """``x`` for ``&x`` (through parentheses and casts), else the node itself."""
+    a = strip(node)
+    if a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&":
+        inner = a.child_by_field_name("argument")
+        if inner is not None:
+            return strip(inner)
+    return a
+
+
+def _is_address(node: Node) -> bool:
+    a = strip(node)
+    return a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&"
+
+
 def _mentions(node: Node | None, names: set[str]) -> bool:
     if node is None:
         return False
@@ -80,8 +95,10 @@ def _error_value(fa: FunctionAnalysis, value: Node | None, errvars: frozenset[st
         return False
     v = strip(value)
     if v.type == "unary_expression" and text(v.child_by_field_name("operator")) == "-":
-        arg = strip(v.child_by_field_name("argument"))
-        return arg.type == "identifier" and text(arg).startswith("E") and text(arg).isupper()
+        inner = v.child_by_field_name("argument")
+        arg = strip(inner) if inner is not None else None
+        return arg is not None and arg.type == "identifier" and text(arg).startswith("E") \
+            and text(arg).isupper()
     if v.type == "call_expression" and call_name(v) in vocab()["err-ptr-make"]:
         return True
     p = path_of(v)
@@ -156,10 +173,7 @@ def _hands_off(fa: FunctionAnalysis, s: Stmt, held: set[str], summaries: Summari
 def _is_handle(arg: Node, held: set[str]) -> bool:
     """The argument is the resource itself or what contains it (``ptl``,
     ``&ptl``, ``vmf`` holding ``vmf->ptl``), not a value read through it (``*pte``)."""
-    a = strip(arg)
-    if a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&":
-        a = strip(a.child_by_field_name("argument"))
-    p = path_of(a)
+    p = path_of(_address_target(arg))
     if p is None:
         return False
     return p in held or any(k.startswith(p + "->") or k.startswith(p + ".") for k in held)
@@ -261,17 +275,14 @@ def resource_held_on_error_return(ctx: PatchContext):
             result = _assigned_to(c.node)
             # what names the resource: the result (a mapped pte, a kmap address) and
             # what is passed by address (&ptl), else the first argument (the lock, the folio)
-            held = {text(strip(a.child_by_field_name("argument"))) for a in c.args
-                    if a.type == "pointer_expression" and text(
-                        a.child_by_field_name("operator")) == "&"}
+            held = {p for p in (path_of(_address_target(a)) for a in c.args
+                                if _is_address(a)) if p}
             if result is not None:
                 held |= fa.aliases(result) | {result}
             elif c.args:
-                a0 = strip(c.args[0])
-                if a0.type == "pointer_expression":
-                    a0 = strip(a0.child_by_field_name("argument"))
-                if path_of(a0):
-                    held.add(str(path_of(a0)))
+                first = path_of(_address_target(c.args[0]))
+                if first:
+                    held.add(first)
             for ret, path in _leaks(fa, s0, held, result, releases, summaries):
                 if ret.line in reported:
                     continue
@@ -279,7 +290,7 @@ def resource_held_on_error_return(ctx: PatchContext):
                 if c.line not in added and not (touched & added):
                     continue
                 reported.add(ret.line)
-                conf = Confidence.LOW if fa.context_unseen(ret.node) else (
+                conf = Confidence.LOW if ret.node is not None and fa.context_unseen(ret.node) else (
                     None if fa.complete else Confidence.MEDIUM)
                 yield Hit(line=ret.line, path=fc.path, function=f.name,
                           args={"func": f.name, "acquire": c.name, "acquire_line": c.line,
@@ -404,8 +415,8 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
             if n.type == "binary_expression" and text(n.child_by_field_name("operator")) in (
                     "<", "<=", ">", ">=") and _mentions(n, names):
                 return True
-    for n in names:
-        for d in fa.defs_before(n, at):
+    for name in names:
+        for d in fa.defs_before(name, at):
             if d.value is not None and any(
                     call_name(x) in vocab()["bound"]
                     for x in walk(d.value)):
