@@ -376,8 +376,14 @@ def _git_identity() -> Optional[str]:
 def _emit_email(report, output: Optional[Path], tdir, sender, severity, confidences) -> None:
     from reviewkit.render import email_reply
 
+    problems: list[str] = []
     messages = email_reply.build_replies(report, sender, min_severity=severity,
-                                         confidences=confidences, template_dir=tdir)
+                                         confidences=confidences, template_dir=tdir,
+                                         problems=problems)
+    from reviewkit.render.safe import terminal_safe
+
+    for text in problems:
+        typer.echo(f"reviewkit: note: {terminal_safe(text)}", err=True)
     if output is not None and str(output) != "-" and output.suffix != ".mbox":
         try:
             paths = email_reply.write_dir(messages, output)
@@ -442,7 +448,15 @@ def b4_check(
     from reviewkit.render import b4check
 
     options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore))
-    data = sys.stdin.buffer.read()
+    from reviewkit.config import DEFAULT_LIMITS
+
+    limit = DEFAULT_LIMITS.message_bytes  # one patch: b4 passes a single message
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        sys.stdout.write(b4check.failure(f"<stdin>: message larger than {limit} bytes "
+                                         "(limits.message-bytes)"))
+        sys.stdout.flush()
+        return
     from reviewkit.parse.series import NoPatchesError
 
     try:

@@ -44,7 +44,7 @@ class Limits:
     header_bytes: int = 64 << 10  # bytes of one header value
     addresses: int = 2000  # addresses in one To/Cc header
     subject_chars: int = 2000  # characters of a subject
-    counter: int = 100_000  # largest N, M of [PATCH N/M] and vN
+    counter: int = 10_000  # largest N, M of [PATCH N/M] and vN
 
 
 DEFAULT_LIMITS = Limits()

@@ -37,6 +37,7 @@ class Subject:
     total: int | None = None  # M of N/M
     is_reply: bool = False  # Re:, Aw:, Sv: ...
     is_patch: bool = False  # has a PATCH (or PULL) tag
+    problem: str | None = None  # why the subject cannot be believed (a counter out of range)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,10 @@ _STATUS = {"error": "fail", "warning": "warn", "info": "pass"}
 
 
 def failure(summary: str) -> str:
-    return json.dumps([{"tool": TOOL, "status": "fail", "summary": summary, "url": "",
+    from reviewkit.render.safe import terminal_safe
+
+    return json.dumps([{"tool": TOOL, "status": "fail", "summary": terminal_safe(summary),
+                        "url": "",
                         "details": ""}]) + "\n"
 
 
@@ -33,9 +36,13 @@ def result(report: Report) -> list[dict]:
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
              ((errors, "error"), (warnings, "warning"), (infos, "note")) if n]
     summary = ", ".join(parts) if parts else "no findings"
+    from reviewkit.render.safe import terminal_safe
+
+    # b4 shows these on a terminal: text from mail escaped as in reviewkit's own output
     details = [{"status": _STATUS[f.severity],
-                "description": f"{f.severity.upper()}:{f.rule}: {location(f, report)}: "
-                               + " ".join(f.message.split())}
+                "description": terminal_safe(f"{f.severity.upper()}:{f.rule}: "
+                                             f"{location(f, report)}: "
+                                             + " ".join(f.message.split()))}
                for f in findings]
     patches = report.series.patches
     url = report.link(patches[0].message_id) if patches else None

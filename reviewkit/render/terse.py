@@ -21,8 +21,10 @@ def location(f: Finding, report: Report) -> str:
 
 
 def line_of(f: Finding, report: Report) -> str:
+    from reviewkit.render.safe import terminal_safe
+
     message = " ".join(f.message.split())
-    return f"{location(f, report)}: {f.severity.upper()}:{f.rule}: {message}"
+    return terminal_safe(f"{location(f, report)}: {f.severity.upper()}:{f.rule}: {message}")
 
 
 def render(report: Report) -> str:
