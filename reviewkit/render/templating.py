@@ -50,14 +50,12 @@ def environment(override_dir: Path | None = None, *, autoescape: bool = False,
 def _html_value(value):
     """Autoescaped as ever; bidi controls and other invisible controls from mail shown
     as a visible mark (``<span class="ctl">U+202E</span>``): the Trojan Source problem."""
+    if type(value) is not str or (value.isascii() and value.isprintable()):
+        return value  # the common case, first: called for every value of a report
     from markupsafe import Markup, escape
 
     from reviewkit.render.safe import terminal_safe
 
-    if value is None or isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    if value.isascii() and value.isprintable():
-        return value
     safe = terminal_safe(value, keep_newlines=True)
     if safe == value:
         return value
@@ -74,6 +72,8 @@ def _html_value(value):
 
 
 def _terminal_value(value):
+    if type(value) is str and value.isascii() and value.isprintable():
+        return value
     from reviewkit.render.safe import Trusted, terminal_safe
 
     if isinstance(value, Trusted) or value is None:
