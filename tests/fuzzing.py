@@ -230,7 +230,8 @@ def run(data: bytes, *, check_controls: bool = True) -> str:
             report, Person(*SENDER), min_severity="info", confidences=("high", "medium", "low"),
             now=datetime(2026, 1, 1, tzinfo=timezone.utc), problems=problems)
         email_reply.to_mbox(drafts)
-        b4check.output(report)
+        b4check.dumps(b4check.result(report))
+        b4check.terse_result(report)
     except Exception as exc:  # noqa: BLE001
         raise InternalError(f"render: {type(exc).__name__}: {exc}") from exc
     if check_controls:
