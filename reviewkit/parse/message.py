@@ -55,9 +55,11 @@ _ADDR_OK = re.compile(r"[^\s@<>()\[\],;:\"\\\x00-\x1f\x7f-\x9f]+@"
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
-def _id_ok(value: str) -> bool:
-    from reviewkit.render.safe import BIDI
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
+
+def _id_ok(value: str) -> bool:
+    BIDI = _BIDI
     return (0 < len(value) <= MAX_ID and _ID_OK.fullmatch(value) is not None
             and not any(c in BIDI for c in value))
 

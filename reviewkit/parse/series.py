@@ -117,7 +117,7 @@ def classify(raw: RawMessage, limits=None) -> Classified:
     """Parse one raw message on its own (pure: safe to run in a worker process).
 
     ``limits`` (config.Limits) bounds what one message may cost; None: the defaults."""
-    from reviewkit.config import DEFAULT_LIMITS
+    from reviewkit.model import DEFAULT_LIMITS
 
     limits = limits or DEFAULT_LIMITS
     fallback = _MADE_UP[0] + "".join(c if c.isalnum() else "." for c in raw.origin) + _MADE_UP[1]
@@ -219,7 +219,7 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
     first_error: str | None = None
     from functools import partial
 
-    from reviewkit.config import DEFAULT_LIMITS
+    from reviewkit.model import DEFAULT_LIMITS
 
     limits = limits or DEFAULT_LIMITS
     items = unique_messages(mapper(partial(classify, limits=limits), raw_messages))
