@@ -57,7 +57,8 @@ def lore_settings(options: Options):
 
     return LoreSettings(archive=options.lore_url, timeout=options.timeout,
                         refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl,
-                        max_bytes=options.bounds.fetch_bytes)
+                        max_bytes=options.bounds.fetch_bytes,
+                        max_input=options.bounds.input_bytes)
 
 
 def sources(names, options: Options = Options()) -> list:
@@ -179,6 +180,7 @@ def build(label: str, messages, options: Options, trailers: dict | None = None,
     compare_n = _revision_number(options.compare_to)
     try:
         series = build_series(messages, source=label, revision=options.revision,
+                              limits=options.bounds,
                               compare_to=compare_n)
     except NoPatchesError as exc:
         text = str(exc)

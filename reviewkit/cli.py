@@ -442,8 +442,14 @@ def _git_identity() -> Optional[str]:
 def _emit_email(report, output: Optional[Path], tdir, sender, severity, confidences) -> None:
     from reviewkit.render import email_reply
 
+    problems: list[str] = []
     messages = email_reply.build_replies(report, sender, min_severity=severity,
-                                         confidences=confidences, template_dir=tdir)
+                                         confidences=confidences, template_dir=tdir,
+                                         problems=problems)
+    from reviewkit.render.safe import terminal_safe
+
+    for text in problems:
+        typer.echo(f"reviewkit: note: {terminal_safe(text)}", err=True)
     if output is not None and str(output) != "-" and output.suffix != ".mbox":
         try:
             output.mkdir(parents=True, exist_ok=True)
@@ -568,7 +574,18 @@ def b4_check(
     terse = format is CheckFormat.terse
     options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore),
                           patch_only=not series)
-    data = sys.stdin.buffer.read()
+    from reviewkit.config import DEFAULT_LIMITS
+
+    # one patch, or (--series) the whole series: read no more than that may be
+    limit = DEFAULT_LIMITS.input_bytes if series else DEFAULT_LIMITS.message_bytes
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        reason = f"<stdin>: larger than {limit} bytes (limits)"
+        sys.stdout.write(b4check.terse_failure(reason) if terse else b4check.dumps(
+            b4check.failure(f"not reviewed: {reason}",
+                            tool="reviewkit-series" if series else "reviewkit")))
+        sys.stdout.flush()
+        return
     try:
         _check_patterns(options)
         if series:

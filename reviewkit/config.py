@@ -31,23 +31,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 16
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on input from mail and archives; ``[limits]`` in the configuration
-    file overrides each (keys spelled with dashes: ``message-bytes``)."""
-
-    fetch_bytes: int = 100 << 20  # decompressed bytes of one archive answer
-    input_bytes: int = 512 << 20  # bytes read from one local source or stdin
-    message_bytes: int = 32 << 20  # bytes of one mail message
-    patches: int = 2000  # patches in one revision of a series
-    hunk_lines: int = 250_000  # lines of one hunk
-    header_bytes: int = 64 << 10  # bytes of one header value
-    addresses: int = 2000  # addresses in one To/Cc header
-    subject_chars: int = 2000  # characters of a subject
-    counter: int = 100_000  # largest N, M of [PATCH N/M] and vN
-
-
-DEFAULT_LIMITS = Limits()
+from reviewkit.model import DEFAULT_LIMITS, Limits  # noqa: E402,F401 - the limits live with the model
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,25 @@ from datetime import datetime
 from typing import Iterator
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on input from mail and archives; ``[limits]`` in the configuration
+    file overrides each (see config) (keys spelled with dashes: ``message-bytes``)."""
+
+    fetch_bytes: int = 100 << 20  # decompressed bytes of one archive answer
+    input_bytes: int = 512 << 20  # bytes read from one local source or stdin
+    message_bytes: int = 32 << 20  # bytes of one mail message
+    patches: int = 2000  # patches in one revision of a series
+    hunk_lines: int = 250_000  # lines of one hunk
+    header_bytes: int = 64 << 10  # bytes of one header value
+    addresses: int = 2000  # addresses in one To/Cc header
+    subject_chars: int = 2000  # characters of a subject
+    counter: int = 10_000  # largest N, M of [PATCH N/M] and vN
+
+
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     name: str
@@ -37,6 +56,7 @@ class Subject:
     total: int | None = None  # M of N/M
     is_reply: bool = False  # Re:, Aw:, Sv: ...
     is_patch: bool = False  # has a PATCH (or PULL) tag
+    problem: str | None = None  # why the subject cannot be believed (a counter out of range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +291,6 @@ def persons_json(persons: tuple[Person, ...]) -> list[dict]:
 
 
 __all__ = [
-    "Diagnostic", "FileDiff", "Hunk", "Line", "Patch", "Person", "Reply", "REVIEW_TAGS",
+    "DEFAULT_LIMITS", "Limits", "Diagnostic", "FileDiff", "Hunk", "Line", "Patch", "Person", "Reply", "REVIEW_TAGS",
     "Series", "Subject", "Trailer", "persons_json",
 ]

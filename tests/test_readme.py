@@ -47,6 +47,8 @@ NOT_RUN = {
     "xdg-open review/index.html": "opens a browser; the page is checked to exist",
     ".venv/bin/python benchmarks/bench.py":
         "a benchmark: prints timings for minutes and asserts nothing",
+    ".venv/bin/python benchmarks/fuzz.py -n 10000 --budget 2 --jobs 2":
+        "a benchmark: fuzzes for minutes, prints figures and asserts nothing",
     ".venv/bin/python benchmarks/xref.py":
         "a benchmark over the linux-6.1 files: prints timings and asserts nothing",
 }

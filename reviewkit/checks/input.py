@@ -26,3 +26,8 @@ def whitespace_damaged(ctx: SeriesContext):
 @check("input/duplicate-patch")
 def duplicate_patch(ctx: SeriesContext):
     yield from _from_diagnostics(ctx, "duplicate-patch")
+
+
+@check("input/bad-header")
+def bad_header(ctx: SeriesContext):
+    yield from _from_diagnostics(ctx, "bad-header")

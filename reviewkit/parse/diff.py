@@ -44,7 +44,20 @@ def _followed_by_file_header(lines: list[str], start: int) -> bool:
     return False
 
 
-def _repair(lines: list[str]) -> tuple[list[str], set[int], str | None]:
+MAX_HUNK_LINES = 250_000
+
+
+def _count(digits: str | None, limit: int) -> int | None:
+    if digits is None:
+        return 1
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        return None
+    return int(digits)
+
+
+def _repair(lines: list[str], limit: int = MAX_HUNK_LINES
+            ) -> tuple[list[str], set[int], str | None]:
     """Walk hunks by their counts; fix context lines that lost their space.
 
     Returns the repaired lines, the 1-based diff line numbers repaired, and
@@ -81,9 +94,12 @@ def _repair(lines: list[str]) -> tuple[list[str], set[int], str | None]:
             continue
         m = _HUNK.match(ln)
         if m:
-            old_left = int(m.group(2)) if m.group(2) is not None else 1
-            new_left = int(m.group(4)) if m.group(4) is not None else 1
             hunk_line = len(out) + 1
+            counts = [_count(m.group(k), 10 ** 12 if k in (1, 3) else limit) for k in (1, 2, 3, 4)]
+            if None in counts:
+                return out, damaged, (f"hunk at diff line {hunk_line} is over {limit} lines "
+                                      "or past any file (limits.hunk-lines)")
+            old_left, new_left = counts[1], counts[3]
         out.append(ln)
     if old_left > 0 or new_left > 0:
         return out, damaged, (
@@ -116,22 +132,26 @@ def _clean_path(path: str | None) -> str | None:
     return path
 
 
-def parse_diff(text: str) -> tuple[tuple[FileDiff, ...], tuple[Diagnostic, ...]]:
+def parse_diff(text: str, max_hunk_lines: int | None = None
+               ) -> tuple[tuple[FileDiff, ...], tuple[Diagnostic, ...]]:
     """Parse ``text`` (starting at the diff) into FileDiffs.
 
-    Raises DiffError when the diff is unusable (truncated hunk, no file).
+    Raises DiffError when the diff is unusable (truncated hunk, no file, a hunk
+    over ``max_hunk_lines``).
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline, not an empty context line
     lines = strip_signature(lines)
-    lines, damaged, error = _repair(lines)
+    lines, damaged, error = _repair(lines, max_hunk_lines or MAX_HUNK_LINES)
     if error:
         raise DiffError(error)
     try:
         patchset = unidiff.PatchSet("\n".join(lines) + "\n")
     except unidiff.UnidiffParseError as exc:
-        raise DiffError(f"diff does not parse: {exc}") from None
+        raise DiffError(f"diff does not parse: {' '.join(str(exc).split())[:200]}") from None
+    except (ValueError, IndexError, TypeError, RecursionError) as exc:
+        raise DiffError(f"diff does not parse ({type(exc).__name__})") from None
     files: list[FileDiff] = []
     diagnostics: list[Diagnostic] = []
     for pf in patchset:
@@ -157,7 +177,9 @@ def parse_diff(text: str) -> tuple[tuple[FileDiff, ...], tuple[Diagnostic, ...]]
                 is_damaged = ln.diff_line_no in damaged
                 if is_damaged:
                     damaged_here.append(ln.target_line_no or ln.source_line_no or 0)
-                kind = ln.line_type if ln.line_type in "+- " else " "
+                if ln.line_type not in ("+", "-", " "):
+                    continue  # a blank line after the hunk, or "\\ No newline at end of file"
+                kind = ln.line_type
                 hl.append(Line(kind=kind, text=ln.value.rstrip("\n"), old_no=ln.source_line_no,
                                new_no=ln.target_line_no, damaged=is_damaged))
             hunks.append(Hunk(old_start=h.source_start, old_len=h.source_length,

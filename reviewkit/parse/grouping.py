@@ -36,6 +36,7 @@ from reviewkit.model import Subject
 from reviewkit.parse.subject import parse_subject
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
+_ANY_ID = re.compile(r"<([^<>]*)>")
 _CHANGE_ID = re.compile(rb"(?m)^change-id: *(\S+)")
 _WANTED = {b"message-id", b"in-reply-to", b"references", b"subject", b"from", b"date",
            b"content-transfer-encoding", b"content-type"}
@@ -69,7 +70,7 @@ class Envelope:
     def kind(self) -> str:
         """patch | cover | reply (a guess from the headers; parsing decides for good)."""
         s = self.subject
-        if s.is_reply:
+        if s.is_reply or s.problem is not None:  # an unbelievable counter: parsing reports it
             return "reply"
         if s.index == 0 and not self.has_diff:
             return "cover"
@@ -129,10 +130,10 @@ def _ids(value: bytes | None) -> list[str]:
     if not value:
         return []
     text = value.decode("utf-8", "replace")
-    found = _MSGID.findall(text)
+    found = ["".join(m.split()) for m in _ANY_ID.findall(text)]  # as parse.message reads them
     if not found and text.strip() and " " not in text.strip():
         found = [text.strip().strip("<>")]
-    return found
+    return [f for f in found if f]
 
 
 def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = False,

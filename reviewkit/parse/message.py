@@ -40,26 +40,85 @@ class MailMessage:
     to: tuple[Person, ...]
     cc: tuple[Person, ...]
     body: str
+    problems: tuple[str, ...] = ()  # header values that could not be used, and why
 
 
-def _ids(value: str | None) -> list[str]:
+# Every value taken from a header is checked before it is used: what fails is
+# dropped (or cut) and said in ``problems``, which become input/bad-header findings.
+MAX_HEADER_BYTES = 64 << 10
+MAX_ADDRESSES = 2000
+MAX_ID = 998  # RFC 5322's line length: no real Message-ID is longer
+_ANY_ID = re.compile(r"<([^<>]*)>")
+_ID_OK = re.compile(r"[!-;=?-~\u00a0-\U0010ffff]+")
+_ADDR_OK = re.compile(r"[^\s@<>()\[\],;:\"\\\x00-\x1f\x7f-\x9f]+@"
+                      r"[^\s@<>()\[\],;:\"\\\x00-\x1f\x7f-\x9f]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _id_ok(value: str) -> bool:
+    BIDI = _BIDI
+    return (0 < len(value) <= MAX_ID and _ID_OK.fullmatch(value) is not None
+            and not any(c in BIDI for c in value))
+
+
+def _ids(value: str | None, what: str = "", problems: list | None = None) -> list[str]:
+    """Message-IDs in a header value.  Whitespace folded into an id is removed (a
+    folded ``<a@exa\n\tmple.org>`` is ``a@example.org``); an id that is still unusable
+    (control characters, over-long) is dropped and noted."""
     if not value:
         return []
-    found = _MSGID.findall(value)
+    found = _ANY_ID.findall(value)
     if not found and value.strip() and " " not in value.strip():
         found = [value.strip().strip("<>")]
-    return found
+    out = []
+    for raw in found:
+        mid = "".join(raw.split())
+        if _id_ok(mid):
+            out.append(mid)
+        elif problems is not None and mid:
+            problems.append(f"{what}: unusable Message-ID {_shown(mid)} dropped")
+    return out
 
 
-def _people(pairs) -> tuple[Person, ...]:
+def _shown(text: str, limit: int = 60) -> str:
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return repr(text)
+
+
+def _person(name: str, email: str, what: str, problems: list | None) -> Person | None:
+    """A checked Person: control characters (a CR/LF decoded from an encoded-word)
+    out of the name, an address that is one address or nothing."""
+    name, email = str(name or ""), str(email or "").strip()
+    if "=?" in name:  # an encoded-word mail-parser left alone (it decodes to a line break ...)
+        name = _decode_header(name)
+    if _CONTROLS.search(name):
+        if problems is not None:
+            problems.append(f"{what}: the name {_shown(name)} holds control characters "
+                            "(shown as spaces)")
+        name = " ".join(_CONTROLS.sub(" ", name).split())
+    if email and _ADDR_OK.fullmatch(email) is None:
+        if problems is not None:
+            problems.append(f"{what}: unusable address {_shown(email)} dropped")
+        email = ""
+        if not name:
+            return None
+    if not (email or name):
+        return None
+    return Person(name=name.strip(), email=email.lower())
+
+
+def _people(pairs, what: str = "From", problems: list | None = None) -> tuple[Person, ...]:
     """mail-parser's decoded (name, address) pairs -> Persons."""
     out = []
     for pair in pairs or ():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             continue
-        name, email = (str(x or "") for x in pair)
-        if email or name:
-            out.append(Person(name=name.strip(), email=email.strip().lower()))
+        p = _person(pair[0], pair[1], what, problems)
+        if p is not None:
+            out.append(p)
     return tuple(out)
 
 
@@ -77,7 +136,7 @@ def _split_addresses(text: str) -> list[tuple[str, str]] | None:
     ``a@b``), parsed without the stdlib's character-by-character lexer; None for
     anything else (comments, groups, odd quoting), which getaddresses then reads."""
     out = []
-    for piece in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', text):
+    for piece in _split_commas(text):
         if not piece.strip():
             continue
         m = _SIMPLE_ADDRESS.match(piece)
@@ -93,20 +152,67 @@ def _split_addresses(text: str) -> list[tuple[str, str]] | None:
     return out
 
 
-def _addresses(values) -> tuple[Person, ...]:
-    """Recipients of To:/Cc: header values, names decoded (RFC 2047)."""
+def _utf8(value) -> str:
+    """A header value as text: raw 8-bit bytes (which the email package keeps as
+    surrogate escapes) read as UTF-8."""
+    from email.header import Header, decode_header
+
+    if isinstance(value, Header):  # compat32 wraps 8-bit values as unknown-8bit
+        try:
+            return "".join(b.decode("utf-8", "replace") if isinstance(b, bytes) else b
+                           for b, _ in decode_header(value))
+        except Exception:  # noqa: BLE001
+            return str(value)
+    text = str(value)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def _split_commas(text: str) -> list[str]:
+    """``text`` split at the commas outside double quotes, in one pass."""
+    pieces: list[str] = []
+    current: list[str] = []
+    for n, chunk in enumerate(re.split(r'("(?:[^"\\]|\\.)*")', text)):
+        if n % 2:  # a quoted string: commas in it are the name's
+            current.append(chunk)
+            continue
+        parts = chunk.split(",")
+        current.append(parts[0])
+        for part in parts[1:]:
+            pieces.append("".join(current))
+            current = [part]
+    pieces.append("".join(current))
+    return pieces
+
+
+def _addresses(values, what: str = "Cc", problems: list | None = None,
+               limit: int = MAX_ADDRESSES) -> tuple[Person, ...]:
+    """Recipients of To:/Cc: header values, names decoded (RFC 2047), at most ``limit``."""
     if not values:
         return ()
-    text = ", ".join(" ".join(str(v).split()) for v in values)
+    values = [_utf8(v) for v in values]
+    text = ", ".join(" ".join(v.split()) for v in values)
     pairs = _split_addresses(text)
     if pairs is None:
-        pairs = getaddresses([str(v) for v in values])
+        try:
+            pairs = getaddresses([str(v) for v in values])
+        except Exception:  # noqa: BLE001 - the stdlib lexer on hostile input
+            pairs = []
+            if problems is not None:
+                problems.append(f"{what}: the header does not parse as addresses; ignored")
     out = []
     for name, addr in pairs:
+        if len(out) >= limit:
+            if problems is not None:
+                problems.append(f"{what}: more than {limit} addresses; the rest ignored "
+                                "(limits.addresses)")
+            break
         if "=?" in name:
             name = _decode_header(name)
-        if addr or name:
-            out.append(Person(name=name.strip(), email=addr.strip().lower()))
+        p = _person(name, addr, what, problems)
+        if p is not None:
+            out.append(p)
     return tuple(out)
 
 
@@ -124,7 +230,7 @@ def _decode_header(value: str | None) -> str:
 
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - ValueError, LookupError, or worse on hostile input
         return value
 
 
@@ -132,10 +238,66 @@ def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
+_EARLIEST, _LATEST = 1970, 2200
+
+
+def _date(value: str | None, problems: list) -> datetime | None:
+    if not value:
+        return None
+    try:
+        date = parsedate_to_datetime(value)
+        if not _EARLIEST <= date.year <= _LATEST:
+            raise ValueError("year")
+        date.timestamp()  # raises for what cannot be a moment (an offset past 24 h ...)
+        date.utcoffset()
+    except Exception:  # noqa: BLE001 - TypeError, ValueError, OverflowError, IndexError ...
+        problems.append(f"Date: {_shown(' '.join(value.split()))} is not a usable date; "
+                        "ignored")
+        return None
+    return date
+
+
+def _cut_headers(data: bytes, limit: int, problems: list) -> bytes:
+    """Header fields longer than ``limit`` bytes cut to it (at an address boundary
+    when there is one), in one pass over the header block."""
+    end = data.find(b"\n\n")
+    end_crlf = data.find(b"\r\n\r\n")
+    if end < 0 or (0 <= end_crlf < end):
+        end = end_crlf
+    head, body = (data, b"") if end < 0 else (data[:end], data[end:])
+    if len(head) <= limit:
+        return data
+    fields: list[list[bytes]] = []
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1].append(line)
+        else:
+            fields.append([line])
+    out = []
+    for field in fields:
+        size = sum(len(x) for x in field)
+        if size <= limit:
+            out.extend(field)
+            continue
+        joined = b"".join(field)
+        name = joined.split(b":", 1)[0].decode("ascii", "replace")[:40]
+        cut = joined[:limit]
+        comma = cut.rfind(b",")
+        if comma > limit // 2:
+            cut = cut[:comma]
+        problems.append(f"{name}: header of {size} bytes cut to {limit} "
+                        "(limits.header-bytes)")
+        out.append(cut.rstrip(b"\r\n") + b"\n")
+    return b"".join(out) + body
+
+
+def parse_message(data: bytes, *, fallback_id: str, max_header: int = MAX_HEADER_BYTES,
+                  max_addresses: int = MAX_ADDRESSES) -> MailMessage:
     """Parse one message.  Raises NotMailError when ``data`` is not mail."""
     if not data.strip():
         raise NotMailError("empty message")
+    problems: list[str] = []
+    data = _cut_headers(data, max_header, problems)
     try:
         raw = email.message_from_bytes(data)
         # mail-parser parses every address header (with its own lexer, then the
@@ -153,21 +315,19 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
     if subject_raw is None and from_raw is None:
         raise NotMailError("no mail headers (From:/Subject:)")
     subject = normalise_newlines(_decode_header(subject_raw))
-    authors = _people(mail.from_) if from_raw else ()
+    try:
+        authors = _people(mail.from_, "From", problems) if from_raw else ()
+    except Exception:  # noqa: BLE001 - mail-parser's address parsing on hostile input
+        authors = ()
+        problems.append("From: the header does not parse as an address; ignored")
     author = authors[0] if authors else Person(name="", email="")
-    date = None
-    date_raw = str(kept["Date"][0]) if kept["Date"] else None
-    if date_raw:
-        try:
-            date = parsedate_to_datetime(date_raw)
-        except (TypeError, ValueError, IndexError):
-            date = None
-    ids = _ids(_header(raw, "Message-ID"))
+    date = _date(str(kept["Date"][0]) if kept["Date"] else None, problems)
+    ids = _ids(_header(raw, "Message-ID"), "Message-ID", problems)
     message_id = ids[0] if ids else fallback_id
-    irt = _ids(_header(raw, "In-Reply-To"))
-    refs = tuple(_ids(_header(raw, "References")))
-    to = _addresses(kept["To"])
-    cc = _addresses(kept["Cc"])
+    irt = _ids(_header(raw, "In-Reply-To"), "In-Reply-To", problems)
+    refs = tuple(_ids(_header(raw, "References"), "References", problems))
+    to = _addresses(kept["To"], "To", problems, max_addresses)
+    cc = _addresses(kept["Cc"], "Cc", problems, max_addresses)
 
     parts = list(mail.text_plain)
     if not parts and not raw.is_multipart():
@@ -190,4 +350,5 @@ def parse_message(data: bytes, *, fallback_id: str) -> MailMessage:
         to=to,
         cc=cc,
         body=body,
+        problems=tuple(dict.fromkeys(problems)),
     )

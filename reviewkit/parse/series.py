@@ -31,9 +31,24 @@ class NoPatchesError(ValueError):
     """The input holds no usable patch."""
 
 
-def parse_patch(msg: MailMessage) -> Patch:
+def _subject(text: str, limits=None):
+    if limits is None:
+        return parse_subject(text)
+    return parse_subject(text, max_chars=limits.subject_chars, max_counter=limits.counter)
+
+
+def _bad_headers(msg: MailMessage, subject, index: int | None) -> tuple[Diagnostic, ...]:
+    """input/bad-header diagnostics for what parsing had to drop from this message."""
+    problems = list(msg.problems)
+    if subject.problem:
+        problems.insert(0, subject.problem)
+    return tuple(Diagnostic(code="bad-header", message=p, patch=index,
+                            message_id=msg.message_id) for p in problems)
+
+
+def parse_patch(msg: MailMessage, limits=None) -> Patch:
     """A patch or cover letter message -> Patch.  Raises DiffError on a broken diff."""
-    subject = parse_subject(msg.subject)
+    subject = _subject(msg.subject, limits)
     parts = split_body(msg.body)
     author = msg.author
     if "From" in parts.in_body:
@@ -41,14 +56,16 @@ def parse_patch(msg: MailMessage) -> Patch:
         if person is not None:
             author = person
     if "Subject" in parts.in_body:
-        in_body_subject = parse_subject(parts.in_body["Subject"])
+        in_body_subject = _subject(parts.in_body["Subject"], limits)
         subject = replace(subject, title=in_body_subject.title)
     files: tuple = ()
     diagnostics: tuple = ()
     if parts.diff:
-        files, diagnostics = parse_diff(parts.diff)
+        files, diagnostics = parse_diff(parts.diff, max_hunk_lines=limits.hunk_lines
+                                        if limits is not None else None)
     index = subject.index if subject.index is not None else (0 if not files else 1)
     diagnostics = tuple(replace(d, patch=index, message_id=msg.message_id) for d in diagnostics)
+    diagnostics = _bad_headers(msg, subject, index) + diagnostics
     base_commit, prerequisites = base_info(msg.body)
     return Patch(
         message_id=msg.message_id,
@@ -85,6 +102,7 @@ class Classified:
     patch: Patch | None = None
     reply: Reply | None = None
     diagnostic: Diagnostic | None = None
+    extra: tuple[Diagnostic, ...] = ()  # bad headers of a reply or a broken message
 
 
 _MADE_UP = ("reviewkit.", "@local")
@@ -95,23 +113,46 @@ def made_up_id(message_id: str) -> bool:
     return message_id.startswith(_MADE_UP[0]) and message_id.endswith(_MADE_UP[1])
 
 
-def classify(raw: RawMessage) -> Classified:
-    """Parse one raw message on its own (pure: safe to run in a worker process)."""
+def classify(raw: RawMessage, limits=None) -> Classified:
+    """Parse one raw message on its own (pure: safe to run in a worker process).
+
+    ``limits`` (config.Limits) bounds what one message may cost; None: the defaults."""
+    from reviewkit.model import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
     fallback = _MADE_UP[0] + "".join(c if c.isalnum() else "." for c in raw.origin) + _MADE_UP[1]
+    if len(raw.data) > limits.message_bytes:
+        return Classified("broken", diagnostic=Diagnostic(
+            code="broken-message", message=f"{raw.origin}: message of {len(raw.data)} bytes is "
+                                           f"over {limits.message_bytes} (limits.message-bytes)"))
     try:
-        msg = parse_message(raw.data, fallback_id=fallback)
+        msg = parse_message(raw.data, fallback_id=fallback, max_header=limits.header_bytes,
+                            max_addresses=limits.addresses)
     except NotMailError as exc:
         return Classified("broken", diagnostic=Diagnostic(
             code="broken-message", message=f"{raw.origin}: {exc}"))
-    subject = parse_subject(msg.subject)
+    except RecursionError:
+        return Classified("broken", diagnostic=Diagnostic(
+            code="broken-message", message=f"{raw.origin}: MIME parts nest too deep"))
+    subject = _subject(msg.subject, limits)
     if subject.is_reply:
-        return Classified("reply", reply=_reply(msg))
+        return Classified("reply", reply=_reply(msg),
+                          extra=_bad_headers(msg, subject, None))
+    if subject.problem and "out of range" in subject.problem:
+        # a counter or version that cannot be believed: this message cannot be placed
+        return Classified("broken", diagnostic=Diagnostic(
+            code="bad-header", message=f"{raw.origin}: {subject.problem}; the message is "
+                                       "left out of the review",
+            message_id=msg.message_id, patch=subject.index,
+            version=None if subject.problem.startswith("version") else _version_of(subject)),
+            extra=_bad_headers(msg, replace(subject, problem=None), subject.index))
     try:
-        patch = parse_patch(msg)
+        patch = parse_patch(msg, limits)
     except DiffError as exc:
         return Classified("broken", diagnostic=Diagnostic(
             code="broken-message", message=f"{raw.origin}: {msg.subject or msg.message_id}: {exc}",
-            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)))
+            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)),
+            extra=_bad_headers(msg, subject, subject.index))
     if patch.files:
         return Classified("patch", patch=patch)
     if subject.index == 0 or (subject.is_patch and subject.total is not None
@@ -121,8 +162,9 @@ def classify(raw: RawMessage) -> Classified:
         return Classified("broken", diagnostic=Diagnostic(
             code="broken-message",
             message=f"{raw.origin}: {msg.subject or msg.message_id}: no diff found",
-            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)))
-    return Classified("reply", reply=_reply(msg))
+            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)),
+            extra=_bad_headers(msg, subject, subject.index))
+    return Classified("reply", reply=_reply(msg), extra=_bad_headers(msg, subject, None))
 
 
 def _version_of(subject) -> int | None:
@@ -160,7 +202,7 @@ def unique_messages(items: Iterable[Classified]) -> list[Classified]:
 
 def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
                  revision: int | None = None, mapper=map,
-                 compare_to: int | None = None) -> Series:
+                 compare_to: int | None = None, limits=None) -> Series:
     """Assemble a Series from the messages of one series or thread.
 
     ``revision`` picks a version when the input holds several (default: newest).
@@ -175,9 +217,15 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
     replies: list[Reply] = []
     diagnostics: list[Diagnostic] = []
     first_error: str | None = None
-    items = unique_messages(mapper(classify, raw_messages))
+    from functools import partial
+
+    from reviewkit.model import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
+    items = unique_messages(mapper(partial(classify, limits=limits), raw_messages))
     count = len(items)
     for item in items:
+        diagnostics.extend(item.extra)
         if item.kind == "patch":
             patches.append(item.patch)
         elif item.kind == "cover":
@@ -198,19 +246,21 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
         if want is not None and want not in versions:
             raise NoPatchesError(f"no revision v{want} in the input (found: "
                                  f"{', '.join(f'v{v}' for v in versions)})")
-    series = _assemble(patches, covers, replies, diagnostics, chosen, versions, source)
+    series = _assemble(patches, covers, replies, diagnostics, chosen, versions, source,
+                       limits.patches)
     older = compare_to if compare_to is not None else max(
         (v for v in versions if v < chosen), default=None)
     if older is not None and older != chosen:
         own = [d for d in diagnostics if d.version is not None]  # the rest went to `chosen`
-        previous = _assemble(patches, covers, replies, own, older, versions, source)
+        previous = _assemble(patches, covers, replies, own, older, versions, source,
+                             limits.patches)
         series = replace(series, previous=previous)
     return series
 
 
 def _assemble(patches: list[Patch], covers: list[Patch], replies: list[Reply],
               diagnostics: list[Diagnostic], chosen: int, versions: list[int],
-              source: str) -> Series:
+              source: str, max_patches: int = 2000) -> Series:
     """The Series of one revision: ordered, gaps and duplicates noted, replies attached.
 
     A broken message counts against its own revision (one whose subject gives
@@ -220,6 +270,13 @@ def _assemble(patches: list[Patch], covers: list[Patch], replies: list[Reply],
     arrived_broken = {d.patch for d in diagnostics
                       if d.code == "broken-message" and d.version is not None}
     selected = [p for p in patches if p.version == chosen]
+    if len(selected) > max_patches:
+        selected.sort(key=lambda p: p.index)
+        diagnostics.append(Diagnostic(
+            code="broken-message",
+            message=f"v{chosen} has {len(selected)} patches; the first {max_patches} are "
+                    "reviewed (limits.patches)"))
+        selected = selected[:max_patches]
     cover = next((c for c in covers if c.version == chosen), None)
     by_index: dict[int, Patch] = {}
     duplicates: list[int] = []

@@ -30,7 +30,10 @@ _STATUS = {"error": "fail", "warning": "warn", "info": "pass"}
 
 def failure(summary: str, tool: str = TOOL) -> list[dict]:
     """A check that could not review its input: b4 shows it as failed, with why."""
-    return [{"tool": tool, "status": "fail", "summary": summary, "url": "", "details": ""}]
+    from reviewkit.render.safe import terminal_safe
+
+    return [{"tool": tool, "status": "fail", "summary": terminal_safe(summary), "url": "",
+             "details": ""}]
 
 
 def dumps(result: list[dict]) -> str:
@@ -50,9 +53,13 @@ def _entry(findings: list[Finding], report: Report, tool: str, url: str | None,
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in
              ((errors, "error"), (warnings, "warning"), (infos, "note")) if n]
     summary = ", ".join(parts) if parts else clean
+    from reviewkit.render.safe import terminal_safe
+
+    # b4 shows these on a terminal: text from mail escaped as in reviewkit's own output
     details = [{"status": _STATUS[f.severity],
-                "description": f"{f.severity.upper()}:{f.rule}: {location(f, report)}: "
-                               + " ".join(f.message.split())}
+                "description": terminal_safe(f"{f.severity.upper()}:{f.rule}: "
+                                             f"{location(f, report)}: "
+                                             + " ".join(f.message.split()))}
                for f in findings]
     return {"tool": tool, "status": status, "summary": f"{summary} ({report.mode})",
             "url": url or "", "details": json.dumps(details) if details else ""}

@@ -224,9 +224,12 @@ def build_reply(patch: Patch, findings: list[Finding], sender: Person, env,
     to, cc = _recipients(patch, sender)
     msg = EmailMessage()
     msg["From"] = formataddr((sender.name, sender.email))
-    msg["To"] = ", ".join(formataddr((p.name, p.email)) for p in to)
-    if cc:
-        msg["Cc"] = ", ".join(formataddr((p.name, p.email)) for p in cc)
+    to_value = _address_list(to)
+    if to_value:
+        msg["To"] = to_value
+    cc_value = _address_list(cc)
+    if cc_value:
+        msg["Cc"] = cc_value
     msg["Subject"] = _subject(patch)
     msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
     domain = sender.email.split("@", 1)[1] if "@" in sender.email else "localhost"
@@ -241,6 +244,31 @@ def build_reply(patch: Patch, findings: list[Finding], sender: Person, env,
     return msg
 
 
+def _address(p: Person) -> str | None:
+    """``Name <local@domain>`` fit for a header, from an address taken from mail: the
+    name without control characters, the domain in IDNA; None when it cannot be
+    written (a non-ASCII local part, which needs SMTPUTF8)."""
+    import re as _re
+
+    name = " ".join(_re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", p.name or "").split())
+    local, _, domain = (p.email or "").rpartition("@")
+    if not local or not domain or not local.isascii() or _re.search(r"[\s\x00-\x1f\x7f]", p.email):
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    try:
+        return formataddr((name, f"{local}@{domain}"))
+    except (UnicodeError, ValueError):
+        return None
+
+
+def _address_list(people: list[Person]) -> str:
+    return ", ".join(a for a in (_address(p) for p in people) if a)
+
+
 def _whole_series(series) -> bool:
     """Whether the input plainly is the whole series, sent without a cover letter:
     every patch arrived and the first answers no other message.  Otherwise the
@@ -252,19 +280,35 @@ def _whole_series(series) -> bool:
 def build_replies(report: Report, sender: Person, *, min_severity: str = "warning",
                   confidences: tuple[str, ...] = ("high", "medium"),
                   template_dir: Path | None = None,
-                  now: datetime | None = None) -> list[EmailMessage]:
+                  now: datetime | None = None,
+                  problems: list | None = None) -> list[EmailMessage]:
     from reviewkit.render.templating import environment
 
     env = environment(template_dir)
     series = report.series
     picked = [f for f in report.findings if wants(f, min_severity, confidences)
               and not f.rule.startswith("internal/")]
-    out = []
+    out: list[EmailMessage] = []
     series_level = [f for f in picked if f.patch in (None, 0)]
     per_patch = {p.index: [f for f in picked if f.patch == p.index] for p in series.patches}
+    def add(patch: Patch, findings: list[Finding]) -> None:
+        # one draft that cannot be written (a header no mail can carry) costs only itself
+        import email.errors
+
+        try:
+            msg = build_reply(patch, findings, sender, env, now)
+            _bytes(msg)
+        except (ValueError, TypeError, UnicodeError, LookupError,
+                email.errors.MessageError) as exc:
+            if problems is not None:
+                problems.append(f"the reply to patch {patch.index} ({patch.message_id}) was "
+                                f"not written: {' '.join(str(exc).split())[:200]}")
+            return
+        out.append(msg)
+
     if series.cover is not None:
         if series_level:
-            out.append(build_reply(series.cover, series_level, sender, env, now))
+            add(series.cover, series_level)
     elif series_level and _whole_series(series):
         # no cover letter to answer: the series-level remarks join the first
         # reply a reviewer writes anyway, and make no mail of their own
@@ -275,7 +319,7 @@ def build_replies(report: Report, sender: Person, *, min_severity: str = "warnin
     for p in series.patches:
         mine = per_patch[p.index]
         if any(reviewer_would_write(f) for f in mine):
-            out.append(build_reply(p, mine, sender, env, now))
+            add(p, mine)
     return out
 
 

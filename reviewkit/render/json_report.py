@@ -85,8 +85,10 @@ def write(report: Report, fp: IO[str]) -> None:
     Encoding patch by patch keeps a 5,000-patch series from holding every patch
     dict and the whole text at once, and uses the C encoder.
     """
+    from reviewkit.render.safe import json_safe
+
     frame = to_dict(report, patches=False)
-    head, tail = json.dumps(frame, indent=2, ensure_ascii=False).split(
+    head, tail = json_safe(json.dumps(frame, indent=2, ensure_ascii=False)).split(
         json.dumps(_PATCHES), 1)
     fp.write(head)
     patches = report.series.patches
@@ -95,7 +97,7 @@ def write(report: Report, fp: IO[str]) -> None:
     else:
         fp.write("[\n")
         for n, p in enumerate(patches):
-            fp.write("      " + json.dumps(_patch(p, report), ensure_ascii=False))
+            fp.write("      " + json_safe(json.dumps(_patch(p, report), ensure_ascii=False)))
             fp.write(",\n" if n + 1 < len(patches) else "\n")
         fp.write("    ]")
     fp.write(tail)

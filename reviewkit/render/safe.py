@@ -49,3 +49,14 @@ def has_bidi(text: str) -> bool:
 
 class Trusted(str):
     """Text the renderer made itself (colour codes): not escaped again."""
+
+
+# JSON keeps non-ASCII text as it is (ensure_ascii=False); these few characters are
+# written as \\uXXXX escapes instead, which decode to the same string
+_JSON = {ord(c): f"\\u{ord(c):04x}" for c in
+         [chr(n) for n in range(0x7f, 0xa0)] + sorted(BIDI) + list(_INVISIBLE)}
+
+
+def json_safe(text: str) -> str:
+    """JSON text with C1, bidi and invisible characters escaped (still the same JSON)."""
+    return text if text.isascii() else text.translate(_JSON)

@@ -44,13 +44,15 @@ def patch_label(f: Finding, report: Report) -> str | None:
 
 
 def line_of(f: Finding, report: Report) -> str:
+    from reviewkit.render.safe import terminal_safe
+
     message = " ".join(f.message.split())
     where = location(f, report)
     label = patch_label(f, report) if f.path else None
     if f.path is None and f.patch and label and not label.startswith("["):
         where = f"patch {label}"  # a commit, not a mail: name it by its SHA
     prefix = f"{where}: {label} " if label else f"{where}: "
-    return f"{prefix}{f.severity.upper()}:{f.rule}: {message}"
+    return terminal_safe(f"{prefix}{f.severity.upper()}:{f.rule}: {message}")
 
 
 def render(report: Report) -> str:

@@ -83,19 +83,26 @@ def _repliers(p) -> str:
 def render(report: Report, *, colour: bool = False, template_dir: Path | None = None) -> str:
     from reviewkit.render.templating import environment
 
-    env = environment(template_dir)
+    from reviewkit.render.safe import Trusted, terminal_safe
+
+    # every value printed is escaped (render.safe): text from mail never reaches the
+    # terminal raw, with or without colour
+    env = environment(template_dir, terminal=True)
 
     def sev(severity: str) -> str:
-        word = severity.upper()
+        word = terminal_safe(severity.upper())
         if not colour:
             return word
-        return f"{_COLOURS.get(severity, '')}{word}{_RESET}"
+        return Trusted(f"{_COLOURS.get(severity, '')}{word}{_RESET}")
 
     env.filters["sev"] = sev
     s = report.series
+    shown = {p.index for p in s.patches} | ({0} if s.cover is not None else set())
     per_patch: dict[int | None, list[Finding]] = {}
     for f in report.findings:
-        per_patch.setdefault(f.patch, []).append(f)
+        # a finding on a patch that is not printed (a broken message's) goes with the
+        # series, so that everything counted is shown
+        per_patch.setdefault(f.patch if f.patch in shown else None, []).append(f)
     counts = report.counts()
     comparison = report.extra.get("comparison")
     rows = {r["index"]: r for r in comparison["patches"]} if comparison else {}

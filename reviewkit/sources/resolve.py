@@ -30,6 +30,7 @@ class LoreSettings:
     offline: bool = False
     ttl: float = 600.0
     max_bytes: int = 100 << 20  # decompressed bytes of one archive answer
+    max_input: int = 512 << 20  # bytes read from standard input
 
 
 @dataclass(eq=False)
@@ -180,15 +181,51 @@ class MaildirSource(Source):
 
 @dataclass(eq=False)
 class StdinSource(Source):
+    """Standard input, streamed (an mbox is split as it is read, never held whole as
+    well) and bounded: more than ``limit`` bytes is an error naming the limit."""
+
     kind = "stdin"
+    limit: int = 512 << 20
 
     def messages(self):
         import sys
 
-        data = sys.stdin.buffer.read()
-        if not data.strip():
-            raise InputError(self.label, "empty input")
-        yield from _split(self.label, data)
+        from reviewkit.parse.mbox import looks_like_mbox, split_lines
+
+        fp = sys.stdin.buffer
+        head = fp.read(4096)
+        if not head.strip():
+            while head and not head.strip():  # blank lines before the mail
+                more = fp.read(4096)
+                if not more:
+                    raise InputError(self.label, "empty input")
+                head = more
+            if not head:
+                raise InputError(self.label, "empty input")
+        lines = _bounded_lines(head, fp, self.limit, self.label)
+        if looks_like_mbox(head):
+            for lineno, msg in split_lines(lines):
+                yield _raw(f"{self.label}:{lineno}", msg)
+        else:
+            yield _raw(self.label, b"".join(lines))
+
+
+def _bounded_lines(head: bytes, fp, limit: int, label: str):
+    """The lines of ``head`` and then of ``fp``, raising InputError past ``limit`` bytes."""
+    total = 0
+    parts = head.splitlines(keepends=True)
+    if parts and not parts[-1].endswith((b"\n", b"\r")):
+        parts[-1] += fp.readline(limit + 1)
+    for line in _chain(parts, iter(lambda: fp.readline(1 << 20), b"")):
+        total += len(line)
+        if total > limit:
+            raise InputError(label, f"input larger than {limit} bytes (limits.input-bytes)")
+        yield line
+
+
+def _chain(first, rest):
+    yield from first
+    yield from rest
 
 
 @dataclass(eq=False)
@@ -291,7 +328,7 @@ def resolve(source: str, *, cwd: Path | None = None,
     """What SOURCE names, decided once.  Raises InputError when it names nothing."""
     cwd = cwd or Path.cwd()
     if source == "-":
-        return StdinSource(label="<stdin>")
+        return StdinSource(label="<stdin>", limit=lore.max_input)
     path = Path(source).expanduser()
     if not path.is_absolute():
         path = cwd / path
