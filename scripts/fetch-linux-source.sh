@@ -10,14 +10,16 @@ set -euo pipefail
 
 dest=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-tests/linux-6.1}
 # the mm core the --tree tests apply to, and mature users of GUP, pinning and
-# page tables that the rules must stay quiet on
+# page tables that the rules must stay quiet on; checkpatch.pl and the files it
+# reads, for the start-up benchmark
 files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
        mm/huge_memory.c mm/hugetlb.c mm/mremap.c mm/rmap.c mm/migrate.c mm/madvise.c
        mm/mprotect.c mm/khugepaged.c mm/ksm.c mm/swapfile.c mm/filemap.c mm/truncate.c
        mm/mmap.c mm/pagewalk.c mm/memory-failure.c mm/page_io.c mm/gup_test.c
        fs/userfaultfd.c fs/proc/task_mmu.c fs/direct-io.c block/bio.c lib/iov_iter.c
        io_uring/rsrc.c drivers/vfio/vfio_iommu_type1.c drivers/infiniband/core/umem.c
-       drivers/gpu/drm/drm_gem.c drivers/media/common/videobuf2/frame_vector.c)
+       drivers/gpu/drm/drm_gem.c drivers/media/common/videobuf2/frame_vector.c
+       scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
 
 have_all() {
   for f in "${files[@]}"; do [ -f "$dest/$f" ] || return 1; done

@@ -28,6 +28,7 @@ kept with the series when the input holds only one.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from email.utils import parseaddr, parsedate_tz, mktime_tz
 from typing import Callable, Iterable
@@ -147,7 +148,7 @@ def _ids(value: bytes | None) -> list[str]:
     found = _MSGID.findall(text)
     if not found and text.strip() and " " not in text.strip():
         found = [text.strip().strip("<>")]
-    return found
+    return [sys.intern(f) for f in found]  # the same ids recur in every reply's headers
 
 
 def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = False,
