@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from reviewkit.errors import InputError, ReviewkitError
 from reviewkit.report import Finding, Report
+
+if TYPE_CHECKING:
+    from reviewkit.config import Limits
 
 DEFAULT_LORE_URL = "https://lore.kernel.org/all"
 
@@ -30,6 +35,13 @@ class Options:
     rules_dir: Path | None = None
     patch_only: bool = False  # leave out series-level rules (one patch checked alone)
     series: str | None = None  # the series to review, by any of its Message-IDs
+    limits: "Limits | None" = None  # bounds on hostile or huge input (None: the defaults)
+
+    @property
+    def bounds(self) -> "Limits":
+        from reviewkit.config import DEFAULT_LIMITS
+
+        return self.limits or DEFAULT_LIMITS
 
 
 class RulesError(ReviewkitError):
@@ -44,7 +56,8 @@ def lore_settings(options: Options):
     from reviewkit.sources.resolve import LoreSettings
 
     return LoreSettings(archive=options.lore_url, timeout=options.timeout,
-                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl)
+                        refresh=options.refresh, offline=options.offline, ttl=options.cache_ttl,
+                        max_bytes=options.bounds.fetch_bytes)
 
 
 def sources(names, options: Options = Options()) -> list:
@@ -57,14 +70,17 @@ def sources(names, options: Options = Options()) -> list:
     return [resolve(n, cwd=options.cwd, lore=settings) for n in names]
 
 
-def fetch(source: str, options: Options = Options()):
+def fetch(source: str, options: Options = Options(), notes: list | None = None):
     """The thread SOURCE names, fetched with b4 (or from the cache)."""
     from reviewkit.sources.resolve import LoreThreadSource
 
     src = sources(source, options)[0]
     if not isinstance(src, LoreThreadSource):
         raise InputError(source, "not a Message-ID or an archive URL")
-    return src.fetch()
+    thread = src.fetch()
+    if notes is not None:
+        notes.extend(n for n in src.notes if not n.startswith(("fetched ", "thread from ")))
+    return thread
 
 
 def _revision_number(value: str | None) -> int | None:
@@ -173,13 +189,14 @@ def _with_b4_trailers(series, trailers: dict):
     return replace(series, patches=tuple(out))
 
 
-def fetch_mbox(source: str, options: Options = Options()) -> tuple[bytes, int, int]:
+def fetch_mbox(source: str, options: Options = Options(),
+               notes: list | None = None) -> tuple[bytes, int, int]:
     """The chosen revision of a fetched thread as an mbox: cover letter, patches in
     order, then the replies.  Returns (mbox, revision, number of patches)."""
     from reviewkit.parse.mbox import join_messages, split_bytes
     from reviewkit.parse.series import RawMessage, classify
 
-    thread = fetch(source, options)
+    thread = fetch(source, options, notes)
     items = []
     for n, data in split_bytes(thread.mbox):
         items.append((classify(RawMessage(f"{thread.target.msgid}:{n}", data)), data))

@@ -41,7 +41,9 @@ class FailOn(str, Enum):
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"reviewkit: error: {message}", err=True)
+    from reviewkit.render.safe import terminal_safe
+
+    typer.echo(f"reviewkit: error: {terminal_safe(message)}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -197,7 +199,7 @@ def _lore_options(api, config, lore_url, refresh, offline, timeout):
     if refresh and offline:
         raise ReviewkitError("--offline", "cannot be combined with --refresh")
     return api.Options(lore_url=choose_archive(lore_url, config.lore_url), refresh=refresh,
-                       offline=offline, timeout=timeout)
+                       offline=offline, timeout=timeout, limits=config.limits)
 
 
 @app.command()
@@ -224,9 +226,14 @@ def fetch(
     try:
         options = replace(_lore_options(api, load_config(), lore_url, refresh, offline, timeout),
                           revision=revision)
-        data, rev, count = api.fetch_mbox(source, options)
+        notes: list[str] = []
+        data, rev, count = api.fetch_mbox(source, options, notes)
     except ReviewkitError as exc:
         _fail(str(exc))
+    from reviewkit.render.safe import terminal_safe
+
+    for note in notes:
+        typer.echo(f"reviewkit: note: {terminal_safe(note)}", err=True)
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -410,7 +417,8 @@ def check(
         _fail("--format email is for replying to others' patches; use review")
     try:
         config = load_config()
-        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers)
+        options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
+                              limits=config.limits)
         _check_patterns(options)
         rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
         report = api.review_commits(rng, Path.cwd(), options)
@@ -522,12 +530,17 @@ def main() -> None:
         sys.stderr.write("reviewkit: interrupted\n")
         sys.exit(130)
     except ReviewkitError as exc:  # raised lazily by a source while rendering
-        sys.stderr.write(f"reviewkit: error: {exc}\n")
+        from reviewkit.render.safe import terminal_safe
+
+        sys.stderr.write(f"reviewkit: error: {terminal_safe(exc)}\n")
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # noqa: BLE001 - a user never gets a traceback
         if os.environ.get("REVIEWKIT_DEBUG"):
             raise
+        from reviewkit.render.safe import terminal_safe
+
+        text = terminal_safe(f"{type(exc).__name__}: {exc}")
         sys.stderr.write(
-            f"reviewkit: internal error: {type(exc).__name__}: {exc} "
+            f"reviewkit: internal error: {text[:500]} "
             "(set REVIEWKIT_DEBUG=1 for a traceback)\n")
         sys.exit(EXIT_USAGE)

@@ -12,10 +12,19 @@
 Faults can be set per Message-ID: "404", "500", "503", "slow" (answers after
 the client has given up), "truncated" (a gzip cut in half), "reset" (the
 connection is closed without an answer).  Every request is recorded.
+
+Hostile answers, for the bounds on a fetch: "bomb" (a small gzip that inflates
+to ``bomb_bytes``), "encoded-bomb" (the same behind Content-Encoding: gzip),
+"endless" (a body that never ends), "drip" (one byte a second), "slow-headers"
+(the status line one byte a second), "redirect-away" (302 to another host),
+"redirect-here" (302 to another path on this host, which is then a 404).
+The search answers with ``search_fault``, any of the above.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import threading
 import time
@@ -30,6 +39,17 @@ def _ids(value: str | None) -> list[str]:
     import re
 
     return re.findall(r"<([^<>\s]+)>", value or "")
+
+
+@functools.lru_cache(maxsize=4)
+def _bomb(size: int) -> bytes:
+    """A gzip member of ``size`` zero bytes, built without holding them."""
+    import zlib
+
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    block = b"\0" * (1 << 20)
+    parts = [comp.compress(block) for _ in range(size >> 20)]
+    return b"".join(parts) + comp.flush()
 
 
 class Archive:
@@ -97,8 +117,10 @@ def _matches(raw: bytes, query: str) -> bool:
 
 
 class LoreServer:
-    def __init__(self, archive: Archive, slow_seconds: float = 8.0):
+    def __init__(self, archive: Archive, slow_seconds: float = 8.0,
+                 bomb_bytes: int = 400 << 20):
         self.archive = archive
+        self.bomb_bytes = bomb_bytes
         self.faults: dict[str, str] = {}
         self.search_fault: str | None = None
         self.requests: list[tuple[str, str]] = []
@@ -131,6 +153,35 @@ class LoreServer:
                 elif name == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                elif name in ("bomb", "encoded-bomb"):
+                    body = _bomb(outer.bomb_bytes)
+                    headers = {"Content-Encoding": "gzip"} if name == "encoded-bomb" else {}
+                    if name == "encoded-bomb":
+                        body = gzip.compress(body, compresslevel=1)
+                    self._send(200, body, "application/gzip", headers)
+                elif name in ("endless", "drip"):
+                    self.close_connection = True
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/gzip")
+                    self.end_headers()
+                    piece = b"\x1f" if name == "drip" else b"\0" * 65536
+                    with contextlib.suppress(OSError):
+                        while True:
+                            self.wfile.write(piece)
+                            self.wfile.flush()
+                            if name == "drip":
+                                time.sleep(1)
+                elif name == "slow-headers":
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 10000:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1)
+                elif name == "redirect-away":
+                    self._send(302, headers={"Location": "http://archive.example.net/x/t.mbox.gz"})
+                elif name == "redirect-here":
+                    self._send(302, headers={"Location": "/elsewhere/t.mbox.gz"})
                 else:
                     return False
                 return True

@@ -317,3 +317,114 @@ def test_config_tree_setting(cli, kernel, tmp_path):
     cfg.write_text(f'tree = "{tmp_path / "nowhere"}"\n')
     out = cli("review", str(SERIES_61), env={"REVIEWKIT_CONFIG": str(cfg)})
     assert out.returncode == 2 and b"nowhere" in out.stderr and b"Traceback" not in out.stderr
+
+
+# --- the cross-file call graph -----------------------------------------------------------
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "reviewkit" / "functions.sqlite3"
+
+
+UNSHARE_IN_GRAB = """\
+struct folio *try_grab_folio(struct page *page, int refs, unsigned int flags)
+{
+	if (gup_must_unshare(flags, page))
+		return NULL;
+"""
+
+
+def _grab_patch(kernel, tmp_path) -> Path:
+    """try_grab_folio() in mm/gup.c, shared by GUP-fast and by follow_hugetlb_page() in
+    mm/hugetlb.c (which has the VMA), gains a gup_must_unshare() without one."""
+    work = tmp_path / "grab"
+    git(tmp_path, "clone", "-q", "--no-local", str(kernel["xrepo"]), str(work))
+    gup = work / "mm" / "gup.c"
+    text = gup.read_text()
+    head = "struct folio *try_grab_folio(struct page *page, int refs, unsigned int flags)\n{\n"
+    assert text.count(head) == 1
+    gup.write_text(text.replace(head, UNSHARE_IN_GRAB))
+    git(work, "commit", "-q", "-am", "mm/gup: refuse to grab pages that must be unshared\n\n"
+        "Signed-off-by: A <a@example.org>")
+    out = tmp_path / "grab.patch"
+    out.write_text(git(work, "format-patch", "--stdout", "-1"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def xkernel(kernel):
+    xrepo = kernel["root"] / "xfile"
+    xbase, xhead = make_repo(xrepo, kernel["src"], files=FILES + ("mm/hugetlb.c",))
+    return {**kernel, "xrepo": xrepo, "xbase": xbase, "xhead": xhead}
+
+
+def test_finding_reachable_only_through_another_file(xkernel, tmp_path, own_cache):
+    patch = _grab_patch(xkernel, tmp_path)
+    repo = xkernel["xrepo"]
+    before = snapshot(repo)
+    rep = api.review(str(patch), api.Options(tree=repo, select=("mm/gup-*",)))
+    assert rep.context_of(1)["source"] == "blob"
+    hits = [(f.rule, f.path, f.line, f.function, f.confidence) for f in rep.findings]
+    line = 1 + next(i for i, ln in enumerate((repo / "mm/gup.c").read_text().splitlines())
+                    if ln.startswith("struct folio *try_grab_folio(")) + 2
+    assert hits == [("mm/gup-must-unshare-null-vma", "mm/gup.c", line, "try_grab_folio",
+                     "high")]
+    # the function that holds the VMA is in another file (mm/memory.c or mm/hugetlb.c)
+    holder = re.search(r"(\w+)\(\) holds the VMA", rep.findings[0].message).group(1)
+    assert f"\n{holder}(" not in (repo / "mm/gup.c").read_text()
+    assert snapshot(repo) == before
+    assert own_cache.is_file()
+    # the same patch where mm/hugetlb.c is not in the tree: nothing reaches the helper
+    # from a function holding the VMA, and the rule stays quiet
+    alone = api.review(str(patch), api.Options(tree=xkernel["repo"], select=("mm/gup-*",)))
+    assert alone.context_of(1)["source"] == "blob" and alone.findings == ()
+    assert api.review(str(patch), api.Options(select=("mm/gup-*",))).findings == ()
+
+
+def test_function_index_is_cached_by_blob(xkernel, tmp_path, own_cache):
+    from reviewkit.engine.xref import IndexCache, build_index
+    from reviewkit.sources.gitrepo import probe
+
+    repo = probe(xkernel["xrepo"])
+    listing = repo.tree_listing(xkernel["xhead"], ["mm", "include/linux"])
+    assert {p for p, _ in listing} == {"mm/gup.c", "mm/memory.c", "mm/hugetlb.c",
+                                       "include/linux/mm.h"}  # mm/shmem.c is gone at HEAD
+    asked: list[list[str]] = []
+
+    def read(ids):
+        asked.append(list(ids))
+        return repo.read_blobs(ids)
+
+    cold = build_index(listing, read, IndexCache())
+    assert [len(a) for a in asked] == [4]
+    assert "try_grab_folio" in cold.where and "follow_hugetlb_page" in cold.where
+    assert cold.where["follow_hugetlb_page"] == {"mm/hugetlb.c": None}
+    assert any(v.name == "vma" for f in cold.functions("mm/hugetlb.c")
+               if f.name == "follow_hugetlb_page" for v in f.params)
+    sig = dict(cold.signature("follow_hugetlb_page"))["mm/hugetlb.c"]
+    assert sig.startswith("long follow_hugetlb_page(struct mm_struct *mm,")
+    asked.clear()
+    warm = build_index(listing, read, IndexCache())
+    assert asked == []  # nothing parsed again
+    assert warm.where == cold.where
+    # HEAD moved on: only the changed blob is parsed
+    base_listing = repo.tree_listing(xkernel["xbase"], ["mm", "include/linux"])
+    build_index(base_listing, read, IndexCache())
+    changed = {b for _, b in base_listing} - {b for _, b in listing}
+    assert len(changed) == 3  # gup.c and memory.c as they were, and shmem.c
+    assert len(asked) == 1 and set(asked[0]) == changed
+
+
+def test_broken_index_file_is_moved_aside_and_rebuilt(xkernel, tmp_path, own_cache):
+    own_cache.parent.mkdir(parents=True)
+    own_cache.write_bytes(b"this is not a database" * 100)
+    patch = _grab_patch(xkernel, tmp_path)
+    rep = api.review(str(patch), api.Options(tree=xkernel["xrepo"], select=("mm/gup-*",)))
+    assert [f.function for f in rep.findings] == ["try_grab_folio"]
+    assert any("was unreadable" in n and "rebuilt" in n for n in rep.notes)
+    assert list(own_cache.parent.glob("functions.sqlite3.broken-*"))
+    import sqlite3
+
+    assert sqlite3.connect(own_cache).execute("SELECT count(*) FROM files").fetchone()[0] == 4

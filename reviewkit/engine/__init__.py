@@ -128,7 +128,7 @@ def _complete(fc: FileChange | None, hit: Hit) -> bool:
         return True
     if hit.function:
         for img in (fc.post, fc.pre):
-            if img is not None and any(f.complete for f in img.named(hit.function)):
+            if img is not None and any(f.complete for f in img.local_named(hit.function)):
                 return True
     return False
 
@@ -187,7 +187,10 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             mode = "tree (partly diff-only)"
     def changes_of(p: Patch) -> list[FileChange]:
         if images is not None and p.index in images.applied:
-            return tree_changes(p, images.images[p.index])
+            files = tree_changes(p, images.images[p.index])
+            if images.cross is not None:
+                images.cross.attach(files, images.overlays[p.index])
+            return files
         return diff_only_changes(p)
 
     by_index = {p.index: p for p in series.patches}
@@ -226,6 +229,8 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
         except Exception as exc:  # noqa: BLE001
             findings.append(_crash(rule, exc, None))
     findings = sorted(set(findings), key=Finding.sort_key)
+    if images is not None and images.cross is not None:
+        notes.extend(images.cross.notes)
     return EngineResult(findings=findings, mode=mode, notes=notes,
                         tree_patches=tuple(sorted(tree_patches)),
                         contexts=dict(images.contexts) if images is not None else {})

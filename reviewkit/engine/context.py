@@ -32,6 +32,9 @@ class FileImage:
         self.lines = lines
         self.complete = complete
         self._build = build
+        # tree mode: the call graph across files (engine.xref.View), which also
+        # answers for names this file does not define
+        self.world = None
 
     @cached_property
     def functions(self) -> list[Function]:
@@ -84,8 +87,16 @@ class FileImage:
                     best = f
         return best
 
-    def named(self, name: str) -> list[Function]:
+    def local_named(self, name: str) -> list[Function]:
+        """The definitions of ``name`` in this file."""
         return [f for f in self.functions if f.name == name]
+
+    def named(self, name: str) -> list[Function]:
+        """The definitions of ``name``: this file's, else (tree mode) other files'."""
+        local = self.local_named(name)
+        if local or self.world is None:
+            return local
+        return self.world.definitions(name)
 
     @cached_property
     def graph(self):
@@ -118,11 +129,17 @@ class FileImage:
         return rev
 
     def reaches(self, start: str) -> set[str]:
-        """Every function ``start`` calls, directly or through others in this file."""
+        """Every function ``start`` calls, directly or through others in this file
+        (in tree mode: in any indexed file)."""
+        if self.world is not None:
+            return self.world.reaches(start)
         return _closure(self.callgraph, start)
 
     def reached_from(self, target: str) -> set[str]:
-        """Every function in this file that calls ``target``, directly or not."""
+        """Every function in this file (in tree mode: in any indexed file) that
+        calls ``target``, directly or not."""
+        if self.world is not None:
+            return self.world.reached_from(target)
         return _closure(self.callers, target)
 
 
@@ -208,9 +225,9 @@ class FileChange:
             if fc.name is None:
                 continue
             if fc.post is None and self.post is not None:
-                fc.post = _nearest(self.post.named(fc.name), fc.removed, "old")
+                fc.post = _nearest(self.post.local_named(fc.name), fc.removed, "old")
             if fc.pre is None and self.pre is not None:
-                fc.pre = _nearest(self.pre.named(fc.name), fc.added, "new")
+                fc.pre = _nearest(self.pre.local_named(fc.name), fc.added, "new")
         return list(out.values())
 
 

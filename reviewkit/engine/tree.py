@@ -60,6 +60,9 @@ class TreeImages:
     contexts: dict[int, PatchSource] = field(default_factory=dict)
     # where the rest of the tree (files the series does not touch) is read from
     world: "World | None" = None
+    # per applied patch: (pre, post) texts of every path the series touched so far
+    overlays: dict[int, tuple[dict, dict]] = field(default_factory=dict)
+    cross: object | None = None  # engine.xref.CrossFile: the cross-file call graph
 
 
 @dataclass(frozen=True)
@@ -489,6 +492,7 @@ def build_images(series: Series, tree: Path, *, repo=None, guess_base: bool = Fa
                         res.state.pop(path, None)
             continue
         images: dict[str, tuple[str | None, str | None]] = {}
+        before = {path: text for path, (text, _) in res.state.items()}
         for fd, src, pre, post in resolved:
             if fd.old_path:
                 images[fd.old_path] = (pre, post if fd.old_path == fd.new_path else None)
@@ -507,6 +511,10 @@ def build_images(series: Series, tree: Path, *, repo=None, guess_base: bool = Fa
             result.contexts[p.index] = DIFF
             continue
         result.images[p.index] = images
+        result.overlays[p.index] = (
+            {**before, **{path: pre for path, (pre, _) in images.items() if pre is not None
+                          or path not in before}},
+            {path: text for path, (text, _) in res.state.items()})
         result.applied.add(p.index)
         result.contexts[p.index] = _weakest([src for _, src, _, _ in resolved])
     if repo is not None:
@@ -515,4 +523,46 @@ def build_images(series: Series, tree: Path, *, repo=None, guess_base: bool = Fa
         result.world = World(repo=repo, commit=commit, directory=None)
     else:
         result.world = World(repo=None, commit=None, directory=tree)
+    if result.applied:
+        result.cross = cross_file(result.world, sorted({path for p in series.patches
+                                                         for path in _paths(p)}))
     return result
+
+
+def cross_file(world: World, series_paths: list[str]):
+    """The cross-file call graph around the series (None without a tree to read)."""
+    from reviewkit.engine.xref import CrossFile, index_dirs
+
+    dirs = list(index_dirs(series_paths))
+    if world.repo is not None:
+        repo, commit = world.repo, world.commit
+        if commit is None:
+            return None
+        return CrossFile(lambda: repo.tree_listing(commit, dirs), repo.read_blobs)
+    root = world.directory
+    store: dict[str, bytes] = {}
+
+    def listing() -> list[tuple[str, str]]:
+        from reviewkit.sources.gitrepo import blob_id
+
+        out = []
+        for d in dirs:
+            base = root / d
+            if safe_relpath(d, root) is None or not base.is_dir():
+                continue
+            for p in sorted(base.rglob("*")):
+                if p.suffix not in (".c", ".h") or not p.is_file() or p.is_symlink():
+                    continue
+                rel = p.relative_to(root).as_posix()
+                if safe_relpath(rel, root) is None:
+                    continue
+                data = p.read_bytes()
+                oid = blob_id(data)
+                store[oid] = data
+                out.append((rel, oid))
+        return out
+
+    def read(ids: list[str]) -> dict:
+        return {i: store.pop(i, None) for i in ids}
+
+    return CrossFile(listing, read)

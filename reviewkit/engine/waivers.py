@@ -17,8 +17,6 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from reviewkit.errors import InputError
 from reviewkit.report import Finding
 
@@ -50,14 +48,10 @@ class Waiver:
 
 
 def load_waivers(path: Path) -> list[Waiver]:
+    from reviewkit.config import load_yaml
+
     label = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(label, f"cannot read waivers: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(label, f"waivers are not valid YAML: "
-                                f"{str(exc).splitlines()[0]}") from None
+    data = load_yaml(path, label, "waivers")
     if data is None:
         return []
     if isinstance(data, dict) and "waivers" in data:
@@ -73,15 +67,23 @@ def load_waivers(path: Path) -> list[Waiver]:
             raise InputError(label, f"waiver {n}: unknown key(s) {', '.join(sorted(unknown))}")
         if not entry.get("rule") or not str(entry.get("reason") or "").strip():
             raise InputError(label, f"waiver {n}: 'rule' and a non-empty 'reason' are required")
+        for key in ("rule", "reason", "path", "function"):
+            if entry.get(key) is not None and not isinstance(entry[key], (str, int, float)):
+                raise InputError(label, f"waiver {n}: {key} must be text")
         try:
             out.append(Waiver(rule=str(entry["rule"]), reason=str(entry["reason"]).strip(),
-                              path=entry.get("path"), function=entry.get("function"),
+                              path=_text(entry.get("path")),
+                              function=_text(entry.get("function")),
                               line=int(entry["line"]) if entry.get("line") is not None else None,
                               patch=int(entry["patch"]) if entry.get("patch") is not None
                               else None))
         except (TypeError, ValueError):
             raise InputError(label, f"waiver {n}: line and patch must be numbers") from None
     return out
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def apply_waivers(findings: list[Finding], waivers: list[Waiver]

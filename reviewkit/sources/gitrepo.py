@@ -166,6 +166,10 @@ class GitRepo:
             self._blobs[req] = body
         return {i: self._blobs.get(i) for i in ids}
 
+    def read_blobs(self, ids: list[str]) -> dict[str, bytes | None]:
+        """Like blobs(), without keeping them (for reading many files once)."""
+        return {req: body for req, _, body in self._batch(ids)}
+
     def files_at(self, commit: str, paths: list[str]) -> dict[str, bytes | None]:
         """The contents of ``paths`` at ``commit`` (None where the path is absent)."""
         reqs = [f"{commit}:{p}" for p in paths]

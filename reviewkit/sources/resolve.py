@@ -29,6 +29,7 @@ class LoreSettings:
     refresh: bool = False
     offline: bool = False
     ttl: float = 600.0
+    max_bytes: int = 100 << 20  # decompressed bytes of one archive answer
 
 
 @dataclass(eq=False)
@@ -255,8 +256,10 @@ class LoreThreadSource(Source):
         from reviewkit.sources.lore import fetch_thread
 
         s = self.settings
-        thread = fetch_thread(self.target, timeout=s.timeout, cache=ThreadCache(),
-                              refresh=s.refresh, offline=s.offline, ttl=s.ttl)
+        extra: list[str] = []  # a broken cache, a trailer search that ran out
+        thread = fetch_thread(self.target, timeout=s.timeout, cache=ThreadCache(notes=extra),
+                              refresh=s.refresh, offline=s.offline, ttl=s.ttl,
+                              max_bytes=s.max_bytes, notes=extra)
         self.trailers = thread.trailers
         if thread.cached_at is None:
             self.notes = [f"fetched {thread.target.thread_url}"]
@@ -264,6 +267,7 @@ class LoreThreadSource(Source):
             minutes = max(0, int((time.time() - thread.cached_at) // 60))
             self.notes = [f"thread from the cache, fetched {minutes} min ago from "
                           f"{thread.target.thread_url} (--refresh fetches it again)"]
+        self.notes += extra
         return thread
 
     def messages(self):
@@ -294,13 +298,15 @@ class LoreQuerySource(Source):
         from reviewkit.sources.lore import search
 
         s = self.settings
-        result = search(self.query, s.archive, timeout=s.timeout, cache=ThreadCache(),
-                        refresh=s.refresh, offline=s.offline, ttl=s.ttl)
+        extra: list[str] = []
+        result = search(self.query, s.archive, timeout=s.timeout, cache=ThreadCache(notes=extra),
+                        refresh=s.refresh, offline=s.offline, ttl=s.ttl, max_bytes=s.max_bytes)
         if result.cached_at is None:
             self.notes = [f"searched {result.url}"]
         else:
             minutes = max(0, int((time.time() - result.cached_at) // 60))
             self.notes = [f"search results from the cache, {minutes} min old ({result.url})"]
+        self.notes += extra
         for n, data in split_bytes(result.mbox):
             yield _raw(f"query:{n}", data)
 
