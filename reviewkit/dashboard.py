@@ -69,10 +69,10 @@ def page_name(key: str) -> str:
     return f"{safe}-{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}.html"
 
 
-def rules_version(options) -> str:
-    """What the findings depend on besides the messages: reviewkit's version, the rule
-    manifests and the code of the checks and the engine, and the options that
-    change findings."""
+def rules_version(options, template_dir: Path | None = None) -> str:
+    """What a series' row and page depend on besides its messages: reviewkit's version,
+    its code, the rule manifests, the templates, and the options that change
+    findings."""
     import hashlib
 
     from reviewkit import __version__
@@ -80,15 +80,18 @@ def rules_version(options) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(__version__.encode())
     pkg = Path(__file__).resolve().parent
-    roots = [pkg / "checks", pkg / "engine", pkg / "analysis", pkg / "parse"]
+    roots = [pkg]  # the code of the rules and of everything that shapes a page
+    from importlib import resources
+
     rules = Path(options.rules_dir) if options.rules_dir else None
     if rules is None:
-        from importlib import resources
-
         rules = Path(str(resources.files("reviewkit.rules")))
     files = sorted(p for r in roots if r.is_dir() for p in r.rglob("*.py"))
     files += sorted(p for p in rules.rglob("*.yaml"))
-    files += [pkg / "compare.py", pkg / "api.py"]
+    templates = Path(str(resources.files("reviewkit.templates")))
+    files += sorted(templates.rglob("*.j2"))
+    if template_dir is not None and Path(template_dir).is_dir():
+        files += sorted(Path(template_dir).rglob("*.j2"))
     for p in files:
         try:
             h.update(str(p.name).encode() + b"\0" + p.read_bytes())
@@ -386,7 +389,7 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     if not directory.is_dir() or not os.access(directory, os.W_OK):
         raise ReviewkitError(str(directory), "not a writable directory")
     sweep(directory)
-    rules = rules_version(options)
+    rules = rules_version(options, template_dir)
     state = State(directory / STATE_NAME)
     prints = [s.fingerprint() for s in srcs]
     fingerprint = None if None in prints else "\n\n".join(prints)
@@ -394,7 +397,9 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
         done = _unchanged(state, fingerprint, rules, directory)
         if done is not None:
             state.close()
-            write_index(directory, done, template_dir)
+            if not ((directory / "index.html").is_file()
+                    and (directory / "index.json").is_file()):
+                write_index(directory, done, template_dir)
             done.seconds = time.monotonic() - started
             return done
     api.ruleset(options)  # loaded once, before the workers fork
@@ -482,8 +487,8 @@ def _unchanged(state: State, fingerprint: str, rules: str, directory: Path) -> O
             return None
         rows.append(row)
     rows.sort(key=lambda r: (r["timestamp"], r["key"]), reverse=True)
-    return Outcome(total=len(rows), unchanged=len(rows), rows=rows, orphans=orphans,
-                   notes=["inputs unchanged since the last run: nothing read again"])
+    # the index of the last complete run is this one: it is kept as it is
+    return Outcome(total=len(rows), unchanged=len(rows), rows=rows, orphans=orphans)
 
 
 def write_index(directory: Path, out: Outcome, template_dir: Path | None = None) -> None:
