@@ -136,13 +136,42 @@ def _load(srcs: list, options: Options):
     for s in srcs:
         trailers.update(s.trailers or {})
         notes.extend(s.notes)
+    # a thread fetched from an archive is the whole series as it was sent
+    whole = any(s.kind == "lore-thread" for s in srcs)
     series = build(label, [RawMessage(e.origin, e.raw()) for e in members], options,
-                   trailers=trailers)
+                   trailers=trailers, from_archive=whole)
+    if options.tree is not None:
+        chosen_ids = {id(e) for e in members}
+        series = _with_prerequisites(series, [e for e in envelopes if id(e) not in chosen_ids])
     return series, notes
 
 
-def build(label: str, messages, options: Options, trailers: dict | None = None):
-    """The Series of one group's raw messages (the revision options ask for)."""
+def _with_prerequisites(series, others: list):
+    """Attach the patches of the rest of the input that the series'
+    ``prerequisite-patch-id:`` lines name (git patch-id --stable, as b4 computes it)."""
+    from dataclasses import replace
+
+    from reviewkit.engine.tree import series_prerequisites, unified_diff
+
+    wanted = set(series_prerequisites(series))
+    if not wanted or not others:
+        return series
+    from reviewkit.parse.series import RawMessage, classify
+    from reviewkit.sources.gitrepo import patch_id
+
+    found = []
+    for e in others:
+        item = classify(RawMessage(e.origin, e.raw()))
+        if item.kind == "patch" and patch_id(unified_diff(item.patch.files)) in wanted:
+            found.append(item.patch)
+    return replace(series, prerequisites=tuple(found)) if found else series
+
+
+def build(label: str, messages, options: Options, trailers: dict | None = None,
+          from_archive: bool = False):
+    """The Series of one group's raw messages (the revision options ask for).
+    ``from_archive``: the messages are a thread as an archive holds it, so what
+    is absent from them was not sent (series.from_archive)."""
     from dataclasses import replace
 
     from reviewkit.parse.series import NoPatchesError, build_series
@@ -156,6 +185,10 @@ def build(label: str, messages, options: Options, trailers: dict | None = None):
         if text.startswith(label + ": "):  # the message already names this input
             text = text[len(label) + 2:]
         raise InputError(label, text) from None
+    if from_archive:
+        series = replace(series, from_archive=True)
+        if series.previous is not None:
+            series = replace(series, previous=replace(series.previous, from_archive=True))
     if trailers:
         series = _with_b4_trailers(series, trailers)
         if series.previous is not None:
@@ -298,7 +331,7 @@ def tree_images(series, options: Options):
 
 def _prerequisites(series) -> tuple:
     """Other patches of the input that ``prerequisite-patch-id:`` may name."""
-    out = []
+    out = list(series.prerequisites)
     prev = series.previous
     while prev is not None:
         out.extend(prev.patches)

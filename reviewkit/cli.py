@@ -33,11 +33,19 @@ class Format(str, Enum):
     html = "html"
 
 
-class FailOn(str, Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
+_FAIL_ON_HELP = ("exit 1 when a finding is at or above LEVEL[:CONFIDENCE] (error, warning, info "
+                 "or never; a bare LEVEL means LEVEL:medium)")
+
+
+def _fail_on(value: str) -> str:
+    """Validate --fail-on before any work is done."""
+    from reviewkit.report import parse_threshold
+
+    try:
+        parse_threshold(value)
+    except ValueError as exc:
+        raise ReviewkitError("--fail-on", str(exc)) from None
+    return value
 
 
 def _fail(message: str) -> None:
@@ -89,9 +97,8 @@ def review(
     output: Optional[Path] = typer.Option(
         None, "--output", "-o",
         help="write here, not stdout (email: a directory of .eml files, or FILE.mbox)"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on",
-        help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     revision: Optional[int] = typer.Option(
         None, "--revision", "-r", help="review this revision (vN) when the input holds several"),
     series: Optional[str] = typer.Option(
@@ -141,6 +148,7 @@ def review(
     from reviewkit.config import load_config
 
     try:
+        _fail_on(fail_on)
         config = load_config()
         options = replace(_lore_options(api, config, lore_url, refresh, offline, timeout),
                           revision=revision, series=series, tree=tree or config.tree,
@@ -152,7 +160,7 @@ def review(
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config, email_args)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
 
 
 def _emit(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
@@ -342,11 +350,16 @@ def _email_args(email_min: str, sender: Optional[str], config):
 
     from reviewkit.model import Person
 
-    sev, _, conf = email_min.partition(":")
-    conf = conf or "medium"
-    if sev not in ("error", "warning", "info") or conf not in _CONFIDENCE_ORDER:
+    from reviewkit.report import parse_threshold
+
+    try:
+        parsed = parse_threshold(email_min)
+    except ValueError:
+        parsed = None
+    if parsed is None:
         raise ReviewkitError("--email-min", f"{email_min!r} is not SEVERITY[:CONFIDENCE] "
                                             "(e.g. warning:medium, error:high)")
+    sev, conf = parsed
     confidences = _CONFIDENCE_ORDER[:_CONFIDENCE_ORDER.index(conf) + 1]
     raw = sender or config.sender or _git_identity()
     if not raw:
@@ -401,8 +414,8 @@ def check(
         help="commits to review (default: the branch's commits not in its upstream, or HEAD)"),
     format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
-    fail_on: FailOn = typer.Option(
-        FailOn.warning, "--fail-on", help="exit 1 when a finding is at or above this severity"),
+    fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
+                                help=_FAIL_ON_HELP),
     select: list[str] = typer.Option([], "--select", help="run only these rules"),
     ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
     waivers: Optional[Path] = typer.Option(None, "--waivers", metavar="FILE",
@@ -416,6 +429,7 @@ def check(
     if format is Format.email:
         _fail("--format email is for replying to others' patches; use review")
     try:
+        _fail_on(fail_on)
         config = load_config()
         options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
                               limits=config.limits)
@@ -425,7 +439,7 @@ def check(
     except ReviewkitError as exc:
         _fail(str(exc))
     _emit(report, format, output, config)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on.value) else EXIT_OK)
+    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
 
 
 @app.command("b4-check")

@@ -170,6 +170,7 @@ class Diagnostic:
     path: str | None = None
     line: int | None = None
     message_id: str | None = None
+    version: int | None = None  # the revision of the message, when its subject says
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,11 @@ class Series:
     versions: tuple[int, ...] = ()  # every revision seen in the input
     source: str = ""
     previous: "Series | None" = None  # the earlier revision this one is compared with
+    # patches elsewhere in the input that the series' prerequisite-patch-id: lines name
+    prerequisites: tuple[Patch, ...] = ()
+    # fetched from a public-inbox archive: the thread as the archive holds it, so
+    # what is absent from it was not sent (a local file may hold part of a thread)
+    from_archive: bool = False
 
     @property
     def subject(self) -> str:

@@ -9,6 +9,29 @@ from reviewkit.model import Person, Series
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
+CONFIDENCES = ("high", "medium", "low")
+CONFIDENCE_RANK = {"high": 3, "medium": 2, "low": 1}
+# what --fail-on counts by default, and what a bare LEVEL means: findings a
+# reviewer would raise on the list (the same bar as the reply drafts)
+DEFAULT_CONFIDENCE = "medium"
+DEFAULT_FAIL_ON = "warning:medium"
+
+
+def parse_threshold(value: str) -> tuple[str, str] | None:
+    """``LEVEL[:CONFIDENCE]`` -> (severity, lowest confidence counted); ``never`` -> None.
+
+    A bare LEVEL counts that severity and above at medium confidence or higher.
+    Raises ValueError on anything else.
+    """
+    text = value.strip().lower()
+    if text == "never":
+        return None
+    sev, _, conf = text.partition(":")
+    conf = conf or DEFAULT_CONFIDENCE
+    if sev not in SEVERITY_RANK or conf not in CONFIDENCE_RANK:
+        raise ValueError(f"{value!r} is not LEVEL[:CONFIDENCE] (LEVEL: error, warning, info "
+                         "or never; CONFIDENCE: high, medium, low; e.g. warning:high)")
+    return sev, conf
 
 
 @dataclass(frozen=True)
@@ -112,11 +135,20 @@ class Report:
             out[f.severity] = out.get(f.severity, 0) + 1
         return out
 
+    def summary_line(self) -> str:
+        """checkpatch's summary, so scripts that read its ``total:`` line read ours
+        (always plural, as checkpatch writes it)."""
+        c = self.counts()
+        return f"total: {c['error']} errors, {c['warning']} warnings, {c['info']} infos"
+
     def at_or_above(self, threshold: str) -> list[Finding]:
-        if threshold == "never":
+        """The findings ``--fail-on THRESHOLD`` counts (``LEVEL[:CONFIDENCE]`` or never)."""
+        parsed = parse_threshold(threshold)
+        if parsed is None:
             return []
-        rank = SEVERITY_RANK[threshold]
-        return [f for f in self.findings if f.rank >= rank]
+        rank, conf = SEVERITY_RANK[parsed[0]], CONFIDENCE_RANK[parsed[1]]
+        return [f for f in self.findings
+                if f.rank >= rank and CONFIDENCE_RANK.get(f.confidence, 0) >= conf]
 
     def context_of(self, index: int) -> dict:
         """Where patch ``index`` was reviewed from: {"source": blob | base-commit |
@@ -129,7 +161,8 @@ class Report:
         ctx = self.context_of(index)
         src, base = ctx["source"], (ctx["base"] or "")[:12]
         if src == "blob":
-            return "blob (the pre-images its index lines name)"
+            return "blob (the pre-images its index lines name" + (
+                f", as at {base})" if base else ")")
         if src == "base-commit":
             return f"base-commit {base}"
         if src == "worktree":

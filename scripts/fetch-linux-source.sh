@@ -3,12 +3,30 @@
 # --tree and precision tests review against.  Prints the directory holding them.
 #
 #   scripts/fetch-linux-source.sh [DEST]
+#   scripts/fetch-linux-source.sh --dirs [--dest DEST] DIR...
 #
 # DEST defaults to $XDG_CACHE_HOME/reviewkit-tests/linux-6.1 (~/.cache/...).
+# The second form extracts whole directories (e.g. mm include/linux, for the
+# benchmarks) into DEST, by default $XDG_CACHE_HOME/reviewkit-bench/linux-6.1.
 # Nothing of the kernel source is ever added to this repository.
 set -euo pipefail
 
-dest=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-tests/linux-6.1}
+mode=files
+dirs=()
+if [ "${1:-}" = "--dirs" ]; then
+  mode=dirs
+  shift
+  dest=${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-bench/linux-6.1
+  if [ "${1:-}" = "--dest" ]; then dest=$2; shift 2; fi
+  [ $# -gt 0 ] || { echo "usage: fetch-linux-source.sh --dirs [--dest DEST] DIR..." >&2; exit 2; }
+  dirs=("$@")
+  repo=$(cd "$(dirname "$0")/.." && pwd -P)
+  case "$(realpath -m "$dest")/" in
+    "$repo"/*) echo "fetch-linux-source: $dest is inside the repository" >&2; exit 2 ;;
+  esac
+else
+  dest=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-tests/linux-6.1}
+fi
 # the mm core the --tree tests apply to, and mature users of GUP, pinning and
 # page tables that the rules must stay quiet on; checkpatch.pl and the files it
 # reads, for the start-up benchmark
@@ -22,6 +40,10 @@ files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
        scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
 
 have_all() {
+  if [ "$mode" = dirs ]; then
+    for d in "${dirs[@]}"; do grep -qxF "$d" "$dest/.reviewkit-dirs" 2>/dev/null || return 1; done
+    return 0
+  fi
   for f in "${files[@]}"; do [ -f "$dest/$f" ] || return 1; done
 }
 if have_all; then
@@ -44,13 +66,22 @@ deb=$(ls linux-source-6.1_*.deb)
 dpkg-deb --fsys-tarfile "$deb" | tar -x ./usr/src/linux-source-6.1.tar.xz
 mkdir -p extract
 # stream the .tar.xz once and keep only the wanted members (no xz binary needed)
-python3 - usr/src/linux-source-6.1.tar.xz extract "${files[@]}" <<'PY'
+if [ "$mode" = dirs ]; then wanted=("${dirs[@]}"); else wanted=("${files[@]}"); fi
+python3 - usr/src/linux-source-6.1.tar.xz extract "$mode" "${wanted[@]}" <<'PY'
 import sys, tarfile
 from pathlib import Path
-src, dest, wanted = sys.argv[1], Path(sys.argv[2]), set(sys.argv[3:])
+src, dest, mode, wanted = sys.argv[1], Path(sys.argv[2]), sys.argv[3], set(sys.argv[4:])
+prefixes = tuple(d.rstrip("/") + "/" for d in wanted)
 with tarfile.open(src, "r|xz") as tar:
     for member in tar:
         name = member.name.split("/", 1)[1] if "/" in member.name else ""
+        if mode == "dirs":
+            if name.startswith(prefixes) and member.isfile() and ".." not in name.split("/"):
+                out = dest / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(tar.extractfile(member).read())
+                wanted -= {d for d in wanted if name.startswith(d.rstrip("/") + "/")}
+            continue
         if name in wanted and member.isfile():
             out = dest / name
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +93,7 @@ if wanted:
     sys.exit("fetch-linux-source: missing from the archive: " + " ".join(sorted(wanted)))
 PY
 echo "${deb%_all.deb}" > extract/DEBIAN-PACKAGE
+if [ "$mode" = dirs ]; then printf '%s\n' "${dirs[@]}" > extract/.reviewkit-dirs; fi
 mkdir -p "$(dirname "$dest")"
 rm -rf "$dest.tmp.$$"
 mv extract "$dest.tmp.$$"

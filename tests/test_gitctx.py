@@ -428,3 +428,62 @@ def test_broken_index_file_is_moved_aside_and_rebuilt(xkernel, tmp_path, own_cac
     import sqlite3
 
     assert sqlite3.connect(own_cache).execute("SELECT count(*) FROM files").fetchone()[0] == 4
+
+
+def test_base_commit_with_a_prerequisite_patch_in_the_input(kernel, tmp_path):
+    """git format-patch --base names the prerequisite by patch-id; with that patch in
+    the input it is applied at base-commit first, and the series applies on it."""
+    repo = kernel["repo"]
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", "--no-local", str(repo), str(work))
+    git(work, "checkout", "-q", "-b", "topic", kernel["base"])
+    gup = work / "mm" / "gup.c"
+    text = gup.read_text()
+    slow = "\tif (!pte_present(pte)) {\n\t\tswp_entry_t entry;"
+    text = text.replace(slow, "\t/* a prerequisite's line */\n" + slow)
+    gup.write_text(text)
+    git(work, "commit", "-q", "-am", "mm/gup: a comment in follow_page_pte()\n\n"
+        "Signed-off-by: A <a@example.org>")
+    prereq = git(work, "format-patch", "--stdout", "-1", "--subject-prefix=PATCH prep",
+                 "--add-header=Message-ID: <prep@example.org>")
+    gup.write_text(gup.read_text().replace(
+        "\t/* a prerequisite's line */\n",
+        "\t/* a prerequisite's line */\n\tif (pte_present(pte) && gup_must_unshare(flags, NULL))"
+        "\n\t\tgoto no_page;\n"))
+    git(work, "commit", "-q", "-am", "mm/gup: the change that needs it\n\n"
+        "Signed-off-by: A <a@example.org>")
+    patch = git(work, "format-patch", "--stdout", f"--base={kernel['base']}", "HEAD~1..HEAD",
+                "--add-header=Message-ID: <change@example.org>")
+    assert "prerequisite-patch-id: " in patch and f"base-commit: {kernel['base']}" in patch
+    mbox = tmp_path / "both.mbox"
+    mbox.write_text(prereq + patch)
+    alone = tmp_path / "alone.mbox"
+    alone.write_text(patch)
+    before = snapshot(repo)
+    rep = api.review(str(alone), api.Options(tree=repo))
+    assert rep.context_of(1)["source"] == "diff"
+    assert any("prerequisite-patch-id" in n and "is not in the input" in n for n in rep.notes)
+    rep = api.review(str(mbox), api.Options(tree=repo, series="change@example.org"))
+    assert rep.series.patches[0].subject.title.startswith("mm/gup: the change")
+    assert rep.context_of(1) == {"source": "base-commit", "base": kernel["base"]}
+    assert snapshot(repo) == before
+
+
+def test_check_reads_the_repository_it_runs_in(kernel, tmp_path, cli):
+    """reviewkit check: the commits' own blob ids give the pre-images, and the
+    repository (work tree, index, refs, objects) is left as it was."""
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", "--no-local", str(kernel["repo"]), str(work))
+    git(work, "checkout", "-q", "-b", "topic", kernel["base"])
+    text = (work / "mm" / "gup.c").read_text()
+    anchor = "static int gup_pte_range(pmd_t pmd, pmd_t *pmdp, unsigned long addr,"
+    (work / "mm" / "gup.c").write_text(text.replace(anchor, HELPER + anchor, 1))
+    git(work, "commit", "-q", "-am", "mm/gup: add a helper\n\nSigned-off-by: A <a@example.org>")
+    before = snapshot(work)
+    out = cli("check", "HEAD", "--format", "json", "--fail-on", "never", cwd=work)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [p["context"] for p in data["series"]["patches"]] == [
+        {"source": "blob", "base": kernel["base"]}]
+    assert data["mode"] == "tree"
+    assert snapshot(work) == before

@@ -55,7 +55,17 @@ def test_terse_lines_are_checkpatch_style(report):
     lines = terse.render(report).splitlines()
     assert lines[0].startswith("mm/shmem.c:2427: WARNING:mm/dirty-page-dirty-removed: ")
     assert all(re.match(r"^[\w./-]+:\d+: (ERROR|WARNING|INFO):[a-z]+/[a-z0-9-]+: \S", ln)
-               for ln in lines)
+               for ln in lines[:-1])
+    # the last line is checkpatch's summary, read by the same scripts
+    assert lines[-1] == "total: 0 errors, 3 warnings, 0 infos"
+
+
+def test_summary_line_ends_text_and_terse_output(cli):
+    for fmt in ("text", "terse"):
+        out = cli("review", str(EDGE / "missing-3of5.mbox"), "-f", fmt).stdout.decode()
+        assert out.splitlines()[-1] == "total: 0 errors, 1 warnings, 0 infos", fmt
+    clean = cli("review", str(EDGE / "rename.patch"), "-f", "terse")
+    assert clean.stdout.decode() == "total: 0 errors, 0 warnings, 0 infos\n"
 
 
 def test_terse_names_series_level_findings(cli):
@@ -211,10 +221,82 @@ def test_html_report_in_headless_chromium(report, browser, tmp_path):
     assert rules == sorted({(f.rule, "" if f.line is None else str(f.line))
                             for f in report.findings})
     assert all(visible for _, _, visible in shown)
-    flagged = browser.evaluate("document.querySelectorAll('tr.flagged').length")
+    flagged = browser.evaluate("document.querySelectorAll('.code .flagged').length")
     assert flagged == len([f for f in report.findings if f.path])
     browser.screenshot(ARTIFACTS / "seed-report.png")
     assert (ARTIFACTS / "seed-report.png").stat().st_size > 10_000
+
+
+def _at_width(browser, width: int, dark: bool = False) -> None:
+    browser.call("Emulation.setDeviceMetricsOverride", width=width, height=900,
+                 deviceScaleFactor=1, mobile=False)
+    browser.call("Emulation.setEmulatedMedia", features=[
+        {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+
+
+@pytest.mark.parametrize("width", [420, 1400])
+def test_html_report_reads_at_phone_and_desktop_widths(report, browser, tmp_path, width):
+    path = tmp_path / "report.html"
+    path.write_text(html.render(report), encoding="utf-8")
+    _at_width(browser, width)
+    try:
+        browser.open(path.as_uri())
+        assert browser.console_errors() == []
+        view = browser.evaluate("document.documentElement.clientWidth")
+        # nothing sticks out of the page: the page itself never scrolls sideways
+        assert browser.evaluate("document.documentElement.scrollWidth") <= view
+        # tables are whole: every cell of the summary is inside the viewport
+        assert browser.evaluate("""Math.max(...Array.from(document.querySelectorAll(
+            '#summary th, #summary td')).filter(e => e.offsetParent)
+            .map(e => e.getBoundingClientRect().right))""") <= view
+        # code is one screen line per diff line and scrolls inside its own box
+        lines = browser.evaluate("""Array.from(document.querySelectorAll('.code .l'))
+            .filter(e => e.checkVisibility())
+            .map(e => e.getClientRects().length === 1 && e.getBoundingClientRect().height < 25)""")
+        assert len(lines) > 50 and all(lines)
+        overflow = browser.evaluate("""Array.from(document.querySelectorAll('.code'))
+            .filter(e => e.scrollWidth > e.clientWidth)
+            .map(e => getComputedStyle(e).overflowX)""")
+        assert set(overflow) <= {"auto", "scroll"}
+        if width == 420:
+            assert overflow, "at 420 px some kernel line is wider than the screen"
+        # every finding links to the one before and after it, in page order
+        nav = browser.evaluate("""Array.from(document.querySelectorAll('.finding')).map(e =>
+            [e.id, (e.querySelector('a[rel=prev]') || {}).hash || null,
+                   (e.querySelector('a[rel=next]') || {}).hash || null])""")
+        ids = [n[0] for n in nav]
+        assert len(ids) == len(report.findings) == len(set(ids))
+        for k, (me, prev, nxt) in enumerate(nav):
+            assert prev == (f"#{ids[k - 1]}" if k else None)
+            assert nxt == (f"#{ids[k + 1]}" if k + 1 < len(ids) else None)
+        # clean patches are folded, and their diff is not on screen
+        folded = browser.evaluate("""Array.from(document.querySelectorAll('details.clean'))
+            .map(d => [d.closest('section').id, d.open,
+                       d.querySelector('.file').checkVisibility()])""")
+        clean = [p.index for p in report.series.patches
+                 if not any(f.patch == p.index for f in report.findings)]
+        assert folded == [[f"patch-{i}", False, False] for i in clean]
+        # the reply text of each finding: the quoted lines and the remark, one click
+        # selects it all
+        replies = browser.evaluate("""Array.from(document.querySelectorAll('.finding'))
+            .map(e => { const pre = e.querySelector('pre.reply-text');
+                        return [pre.textContent, getComputedStyle(pre).userSelect]; })""")
+        assert [select for _, select in replies] == ["all"] * len(report.findings)
+        assert "> -\tSetPageDirty(page);\n\nshmem_mfill_atomic_pte() no longer" in replies[0][0]
+        # already raised: shown with the finding
+        raised = browser.evaluate("""document.getElementById(
+            document.querySelector('.finding[data-rule="mm/dirty-page-dirty-removed"]').id)
+            .querySelector('p.raised').textContent""")
+        assert raised.startswith("Already raised by Hugh Dickins, 2021-09-23")
+        browser.screenshot(ARTIFACTS / f"seed-report-{width}.png")
+        _at_width(browser, width, dark=True)
+        browser.open(path.as_uri())
+        bg = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(22, 24, 27)"
+        browser.screenshot(ARTIFACTS / f"seed-report-{width}-dark.png")
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")
+        browser.call("Emulation.setEmulatedMedia", features=[])
 
 
 def test_hostile_report_runs_nothing_in_chromium(browser, tmp_path):

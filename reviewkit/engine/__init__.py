@@ -94,16 +94,30 @@ def _excerpt(fc: FileChange | None, line: int | None, old_line: int | None) -> t
     return ()
 
 
+def agree(severity: str, confidence: str, seen: bool) -> tuple[str, str]:
+    """The severity and confidence a finding is reported with.
+
+    - A claim that rests on code the engine could not see (a function the patch
+      shows only in part, as in diff-only review or when a patch did not apply
+      to the tree exactly) is at most info.
+    - An error is a high-confidence claim: anything less sure is a warning.
+    """
+    if not seen:
+        return "info", confidence
+    if severity == "error" and confidence != "high":
+        return "warning", confidence
+    return severity, confidence
+
+
 def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
              complete: bool) -> Finding:
     message = rule.message.format_map(_Args(hit.args)) if hit.args else rule.message
     confidence = hit.confidence or (rule.confidence if complete else lower(rule.confidence))
-    severity = hit.severity or rule.severity
-    if hit.absence and not complete:
-        # "nothing else in the function does X" said of a function seen in part
-        severity = "info"
-    elif confidence == "low" and severity == "error":
-        severity = "warning"  # low confidence is never an error
+    # the claim rests on code the engine could not see when it says something is
+    # absent from a function the patch shows only in part (a patch that did not
+    # apply to the tree exactly is reviewed from its diff, so it is seen in part)
+    seen = complete or not hit.absence
+    severity, confidence = agree(str(hit.severity or rule.severity), str(confidence), seen)
     if hit.patch == "this":
         patch_index = patch.index if patch is not None else None
     else:
@@ -114,7 +128,7 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
     line, old_line = hit.line, hit.old_line
     if fc is not None:
         line, old_line = fc.to_patch(line, "new"), fc.to_patch(old_line, "old")
-    return Finding(rule=rule.id, severity=str(severity), confidence=str(confidence),
+    return Finding(rule=rule.id, severity=severity, confidence=confidence,
                    message=message, patch=patch_index, path=path, line=line,
                    old_line=old_line, function=hit.function, excerpt=tuple(excerpt),
                    message_id=hit.message_id or (patch.message_id if patch is not None and

@@ -274,6 +274,15 @@ class _Resolver:
         data = self._base_cache.get(path)
         return decode(data) if data is not None else None
 
+    def _base_if_same(self, path: str, data: bytes) -> str | None:
+        """The series' base commit when its file is this very blob (else None)."""
+        if self.base is None or path in self.base_files:
+            return None
+        from reviewkit.sources.gitrepo import encode
+
+        text = self._at_base(path)
+        return self.base if text is not None and encode(text) == data else None
+
     def _head(self, path: str) -> bytes | None:
         if path not in self._head_files:
             head = self.repo.head()
@@ -306,7 +315,8 @@ class _Resolver:
             elif self.repo is not None:
                 data = self.repo.blobs([fd.old_blob])[fd.old_blob]
                 if data is not None:
-                    yield _Candidate(PatchSource("blob"), decode(data), f"blob {fd.old_blob}")
+                    yield _Candidate(PatchSource("blob", self._base_if_same(old, data)),
+                                     decode(data), f"blob {fd.old_blob}")
         path = old or fd.path
         if self.repo is not None and self.base is not None:
             text = self.base_files[path] if path in self.base_files else self._at_base(path)

@@ -183,7 +183,8 @@ class FunctionIndex:
         self.files = dict(files)  # path -> blob
         self._graphs = graphs
         self._details = details
-        self._loaded: dict[str, list[Function]] = {}
+        self._named: dict[tuple[str, str], list[Function]] = {}
+        self._details_cache: dict[str, list | None] = {}
         # name -> {path: (callees)}; name -> {path: {callers}}
         self.callees: dict[str, dict[str, frozenset[str]]] = {}
         self.callers: dict[str, dict[str, set[str]]] = {}
@@ -196,26 +197,32 @@ class FunctionIndex:
                 for c in callees:
                     self.callers.setdefault(c, {}).setdefault(path, set()).add(name)
 
+    def named(self, path: str, name: str) -> list[Function]:
+        """The definitions of ``name`` in one indexed file (only those are rebuilt)."""
+        key = (path, name)
+        if key in self._named:
+            return self._named[key]
+        graph = self._graph_of(path) or []
+        rows = [i for i, g in enumerate(graph) if g[0] == name]
+        out = []
+        if rows:
+            details = self._details_of(path)
+            if details is not None:
+                out = [_function(graph[i], details[i]) for i in rows if i < len(details)]
+        self._named[key] = out
+        return out
+
     def functions(self, path: str) -> list[Function]:
         """The definitions of one indexed file, rebuilt from the stored details."""
-        if path in self._loaded:
-            return self._loaded[path]
-        blob = self.files.get(path)
-        out: list[Function] = []
-        details = self._details(blob) if blob else None
-        graph = self._graph_of(path)
-        if details is not None and graph is not None:
-            for (name, start, end, _), (_sig, params, locals_, calls, _summary) in zip(
-                    graph, details):
-                out.append(Function(
-                    name=name, start=start, end=end,
-                    params=tuple(Var(type=t, name=n) for t, n in params),
-                    locals=tuple(Var(type=t, name=n) for t, n in locals_),
-                    calls=tuple(Call(name=c, line=ln, args=tuple(a),
-                                     text=f"{c}({', '.join(a)})") for c, ln, a in calls),
-                    lines=(), complete=True))
-        self._loaded[path] = out
-        return out
+        graph = self._graph_of(path) or []
+        details = self._details_of(path) or []
+        return [_function(g, d) for g, d in zip(graph, details)]
+
+    def _details_of(self, path: str) -> list | None:
+        if path not in self._details_cache:
+            blob = self.files.get(path)
+            self._details_cache[path] = self._details(blob) if blob else None
+        return self._details_cache[path]
 
     def _graph_of(self, path: str) -> list | None:
         return self._graphs.get(self.files[path]) if path in self.files else None
@@ -231,6 +238,17 @@ class FunctionIndex:
                 if fname == name:
                     out.append((path, d[0]))
         return out
+
+
+def _function(graph_row: list, details_row: list) -> Function:
+    name, start, end, _ = graph_row
+    _sig, params, locals_, calls, _summary = details_row
+    return Function(name=name, start=start, end=end,
+                    params=tuple(Var(type=t, name=n) for t, n in params),
+                    locals=tuple(Var(type=t, name=n) for t, n in locals_),
+                    calls=tuple(Call(name=c, line=ln, args=tuple(a),
+                                     text=f"{c}({', '.join(a)})") for c, ln, a in calls),
+                    lines=(), complete=True)
 
 
 def build_index(listing: Sequence[tuple[str, str]], read: Callable[[list[str]], dict],
@@ -289,14 +307,20 @@ class View:
                 out.setdefault(f.name, []).append((path, f))
         return out
 
+    @cached_property
+    def _definitions(self) -> dict[str, list[Function]]:
+        return {}
+
     def definitions(self, name: str) -> list[Function]:
-        local = [f for _, f in self._local.get(name, ())]
-        if local:
-            return local
-        out = []
-        for path in self.index.where.get(name, ()):
-            if path not in self.overrides:
-                out.extend(f for f in self.index.functions(path) if f.name == name)
+        known = self._definitions.get(name)
+        if known is not None:
+            return known
+        out = [f for _, f in self._local.get(name, ())]
+        if not out:
+            for path in self.index.where.get(name, ()):
+                if path not in self.overrides:
+                    out.extend(self.index.named(path, name))
+        self._definitions[name] = out
         return out
 
     def callees(self, name: str) -> set[str]:

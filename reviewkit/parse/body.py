@@ -23,7 +23,7 @@ from reviewkit.parse.diff import find_diff_start, strip_signature
 _IN_BODY_HEADER = re.compile(r"^(From|Subject|Date):\s*(.*)$")
 _DIFFSTAT_FILE = re.compile(r"^\s*\S.*\|\s+(\d+\s*[+-]*|Bin\b.*)\s*$")
 _DIFFSTAT_SUMMARY = re.compile(r"^\s*\d+ files? changed")
-_RULE = re.compile(r"^-{20,}\s*$")
+_RULE = re.compile(r"^-{10,}\s*$")
 _MODE_LINE = re.compile(r"^\s*(create|delete) mode \d+ |^\s*(rename|copy) .* \(\d+%\)$|^\s*mode change ")
 
 
@@ -40,11 +40,17 @@ def split_body(body: str) -> BodyParts:
     lines = body.split("\n")
     in_body: dict[str, str] = {}
     # in-body headers: only at the very top, ended by a blank line; mm-commits
-    # mails put them after a "The patch titled ..." preamble and a dashed rule
+    # mails put them after a "The patch titled ..." preamble and a dashed rule,
+    # stable review mails after "N.N-stable review patch ..." and a shorter one
     i = 0
     for k, ln in enumerate(lines[:40]):
-        if _RULE.match(ln) and k + 1 < len(lines) and lines[k + 1].startswith("From: "):
-            i = k + 1
+        if not _RULE.match(ln):
+            continue
+        n = k + 1
+        while n < len(lines) and not lines[n].strip():
+            n += 1
+        if n < len(lines) and lines[n].startswith("From: "):
+            i = n
             break
     while i < len(lines) and not lines[i].strip():
         i += 1

@@ -111,7 +111,7 @@ def classify(raw: RawMessage) -> Classified:
     except DiffError as exc:
         return Classified("broken", diagnostic=Diagnostic(
             code="broken-message", message=f"{raw.origin}: {msg.subject or msg.message_id}: {exc}",
-            message_id=msg.message_id, patch=subject.index))
+            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)))
     if patch.files:
         return Classified("patch", patch=patch)
     if subject.index == 0 or (subject.is_patch and subject.total is not None
@@ -121,8 +121,41 @@ def classify(raw: RawMessage) -> Classified:
         return Classified("broken", diagnostic=Diagnostic(
             code="broken-message",
             message=f"{raw.origin}: {msg.subject or msg.message_id}: no diff found",
-            message_id=msg.message_id, patch=subject.index))
+            message_id=msg.message_id, patch=subject.index, version=_version_of(subject)))
     return Classified("reply", reply=_reply(msg))
+
+
+def _version_of(subject) -> int | None:
+    """The revision a broken message belongs to, when its subject is a patch's."""
+    return subject.version if subject.is_patch or subject.index is not None else None
+
+
+def _message_id(item: Classified) -> str | None:
+    if item.patch is not None:
+        return item.patch.message_id
+    if item.reply is not None:
+        return item.reply.message_id
+    return item.diagnostic.message_id if item.diagnostic is not None else None
+
+
+def unique_messages(items: Iterable[Classified]) -> list[Classified]:
+    """One item per Message-ID: a message that arrived twice (cross-posted to two
+    lists, or a thread merged with search results) is one message.  The first
+    readable copy is kept; a broken copy gives way to a readable one."""
+    out: list[Classified] = []
+    where: dict[str, int] = {}
+    for item in items:
+        mid = _message_id(item)
+        if mid is None:
+            out.append(item)
+            continue
+        at = where.get(mid)
+        if at is None:
+            where[mid] = len(out)
+            out.append(item)
+        elif out[at].kind == "broken" and item.kind != "broken":
+            out[at] = item
+    return out
 
 
 def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
@@ -142,8 +175,9 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
     replies: list[Reply] = []
     diagnostics: list[Diagnostic] = []
     first_error: str | None = None
-    count = 0
-    for count, item in enumerate(mapper(classify, raw_messages), 1):
+    items = unique_messages(mapper(classify, raw_messages))
+    count = len(items)
+    for item in items:
         if item.kind == "patch":
             patches.append(item.patch)
         elif item.kind == "cover":
@@ -168,7 +202,8 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
     older = compare_to if compare_to is not None else max(
         (v for v in versions if v < chosen), default=None)
     if older is not None and older != chosen:
-        previous = _assemble(patches, covers, replies, [], older, versions, source)
+        own = [d for d in diagnostics if d.version is not None]  # the rest went to `chosen`
+        previous = _assemble(patches, covers, replies, own, older, versions, source)
         series = replace(series, previous=previous)
     return series
 
@@ -176,8 +211,14 @@ def build_series(raw_messages: Iterable[RawMessage], *, source: str = "",
 def _assemble(patches: list[Patch], covers: list[Patch], replies: list[Reply],
               diagnostics: list[Diagnostic], chosen: int, versions: list[int],
               source: str) -> Series:
-    """The Series of one revision: ordered, gaps and duplicates noted, replies attached."""
-    diagnostics = list(diagnostics)
+    """The Series of one revision: ordered, gaps and duplicates noted, replies attached.
+
+    A broken message counts against its own revision (one whose subject gives
+    none counts against every revision), and a patch that arrived broken was
+    not missing: it is reported as broken, not also as absent."""
+    diagnostics = [d for d in diagnostics if d.version is None or d.version == chosen]
+    arrived_broken = {d.patch for d in diagnostics
+                      if d.code == "broken-message" and d.version is not None}
     selected = [p for p in patches if p.version == chosen]
     cover = next((c for c in covers if c.version == chosen), None)
     by_index: dict[int, Patch] = {}
@@ -195,7 +236,8 @@ def _assemble(patches: list[Patch], covers: list[Patch], replies: list[Reply],
     if cover is not None and cover.subject.total is not None:
         totals.append(cover.subject.total)
     total = max(totals) if totals else None
-    missing = [n for n in range(1, (total or 0) + 1) if n not in by_index]
+    missing = [n for n in range(1, (total or 0) + 1)
+               if n not in by_index and n not in arrived_broken]
 
     ordered = [by_index[k] for k in sorted(by_index)]
     ordered, cover, loose = _attach_replies(ordered, cover, replies, chosen)

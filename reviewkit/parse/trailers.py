@@ -21,7 +21,8 @@ PERSON_KINDS = frozenset(
     k for k in KNOWN.values() if k.endswith("-by") or k == "Cc"
 )
 
-_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*[A-Za-z0-9])\s*:\s+(\S.*?)\s*$")
+# git and checkpatch accept a trailer with no space after the colon ("Signed-off-by:Ada")
+_TRAILER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*[A-Za-z0-9])\s*:\s*(\S.*?)\s*$")
 # trailers a reviewer gives in a reply; other Key: lines in a reply are prose
 _REPLY_KINDS = frozenset({"Reviewed-by", "Acked-by", "Tested-by", "Nacked-by",
                           "Reported-and-tested-by"})
@@ -51,20 +52,46 @@ def trailer_from_line(line: str, *, source: str = "patch", message_id: str | Non
     return Trailer(kind=kind, value=value, person=person, source=source, message_id=message_id)
 
 
-def commit_trailers(commit_message: str) -> tuple[Trailer, ...]:
-    """Trailers of a commit message: the ``Key: value`` lines of its last paragraph.
+def _trailers_of(paragraph: str) -> tuple[list[Trailer], int]:
+    """(trailers, number of non-empty lines) of one paragraph."""
+    lines = [ln.strip() for ln in paragraph.splitlines() if ln.strip()]
+    return [t for ln in lines if (t := trailer_from_line(ln))], len(lines)
 
-    A trailer block may hold other lines (``[ rebased ]`` notes, wrapped Fixes);
-    it counts when at least one known trailer is in it.
+
+def _known(found: list[Trailer]) -> bool:
+    return any(t.kind in KNOWN.values() for t in found)
+
+
+def commit_trailers(commit_message: str) -> tuple[Trailer, ...]:
+    """Trailers of a commit message, read as ``git interpret-trailers`` and
+    checkpatch read them.
+
+    The trailer block is the last paragraph holding a known trailer; other
+    lines inside it (``[ rebased ]`` notes, a link, a corporate footer) do not
+    hide the trailers around them.  Paragraphs after it that hold no trailer at
+    all (a footer or signature a mail system appended) do not hide it either,
+    and a paragraph of trailers just above it (``Fixes:`` and ``Cc:`` set apart
+    from the sign-offs by a blank line) belongs to it.
     """
-    paragraphs = re.split(r"\n\s*\n", commit_message.strip())
-    if not paragraphs:
+    paragraphs = [p for p in re.split(r"\n\s*\n", commit_message.strip()) if p.strip()]
+    k = len(paragraphs) - 1
+    while k >= 0 and not _trailers_of(paragraphs[k])[0]:
+        k -= 1  # trailing footers
+    if k < 0:
         return ()
-    block = paragraphs[-1].splitlines()
-    found = [t for ln in block if (t := trailer_from_line(ln.strip()))]
-    if not any(t.kind in KNOWN.values() for t in found):
+    blocks = []
+    found, _ = _trailers_of(paragraphs[k])
+    blocks.append(found)
+    # trailing paragraphs of trailers below the block, and trailer paragraphs above it
+    for j in range(k - 1, 0, -1):  # paragraph 0 is the body's first paragraph, never trailers
+        above, lines = _trailers_of(paragraphs[j])
+        if not above or len(above) * 2 < lines:
+            break
+        blocks.insert(0, above)
+    out = [t for b in blocks for t in b]
+    if not _known(out):
         return ()
-    return tuple(found)
+    return tuple(out)
 
 
 def reply_trailers(body: str, message_id: str | None) -> tuple[Trailer, ...]:

@@ -127,6 +127,23 @@ def _commit_blocks(patch: Patch, findings: list[Finding]) -> list[Block]:
     return out
 
 
+def snippet(patch: Patch | None, f: Finding) -> str:
+    """The part of a reply about one finding: the lines it is about, quoted, and
+    the remark under them, ready to paste into a reply."""
+    if patch is None or f.patch != patch.index:
+        blocks = [Block(remarks=[_wrap(f.message)])]
+    elif f.path:
+        blocks = _diff_blocks(patch, [f])
+    else:
+        blocks = _commit_blocks(patch, [f])
+    parts = []
+    for b in blocks:
+        if b.quote:
+            parts.append("\n".join(b.quote))
+        parts.extend(b.remarks)
+    return "\n\n".join(parts) + "\n"
+
+
 def _recipients(patch: Patch, sender: Person) -> tuple[list[Person], list[Person]]:
     skip = {patch.author.email.lower(), sender.email.lower()}
     cc: list[Person] = []

@@ -1,15 +1,19 @@
 """One self-contained HTML report: CSS inline, no scripts, fonts, images or fetches.
 
 Everything that comes from the patches (subjects, names, diff lines, messages)
-is untrusted and goes through jinja2's autoescaping.
+is untrusted and goes through jinja2's autoescaping.  The page works without
+scripts: clean patches are folded with <details>, every finding links to the
+previous and next one, and each carries the reply text about it, selectable
+with one click.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reviewkit import __version__
-from reviewkit.model import Patch
+from reviewkit.model import Hunk, Line, Patch
 from reviewkit.report import SEVERITIES, Finding, Report
 
 
@@ -17,36 +21,73 @@ def _anchor(f: Finding, n: int) -> str:
     return f"f{f.patch if f.patch is not None else 's'}-{n}"
 
 
+@dataclass
+class Chunk:
+    """A run of diff lines, then the findings on its last line (if any)."""
+
+    lines: list[Line] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _on_line(f: Finding, path: str, ln: Line) -> bool:
+    if f.path != path:
+        return False
+    if ln.kind != "-" and f.line is not None:
+        return f.line == ln.new_no
+    return ln.kind == "-" and f.line is None and f.old_line == ln.old_no
+
+
+def _chunks(hunk: Hunk, path: str, mine: list[Finding]) -> list[Chunk]:
+    out = [Chunk()]
+    for ln in hunk.lines:
+        out[-1].lines.append(ln)
+        here = [f for f in mine if _on_line(f, path, ln)]
+        if here:
+            out[-1].findings = here
+            out.append(Chunk())
+    if not out[-1].lines:
+        out.pop()
+    return out
+
+
 def render(report: Report, *, template_dir: Path | None = None) -> str:
+    from reviewkit.render.email_reply import snippet
     from reviewkit.render.templating import environment
 
     env = environment(template_dir, autoescape=True)
     s = report.series
-    anchors: dict[Finding, str] = {}
-    for n, f in enumerate(report.findings):
-        anchors[f] = _anchor(f, n)
     by_patch: dict[int | None, list[Finding]] = {}
     for f in report.findings:
         by_patch.setdefault(f.patch, []).append(f)
 
-    def at_line(p: Patch, path: str, ln) -> list[Finding]:
-        out = []
-        for f in by_patch.get(p.index, []):
-            if f.path != path:
-                continue
-            if ln.kind != "-" and f.line is not None and f.line == ln.new_no:
-                out.append(f)
-            elif ln.kind == "-" and f.line is None and f.old_line == ln.old_no:
-                out.append(f)
-        return out
-
-    def unplaced(p: Patch) -> list[Finding]:
-        placed = set()
+    # the diff of each file, cut after every line that has findings
+    chunks: dict[tuple[int, str, int], list[Chunk]] = {}
+    unplaced: dict[int, list[Finding]] = {}
+    for p in s.patches:
+        mine = by_patch.get(p.index, [])
+        placed: set[int] = set()
         for fd in p.files:
-            for h in fd.hunks:
-                for ln in h.lines:
-                    placed.update(at_line(p, fd.path, ln))
-        return [f for f in by_patch.get(p.index, []) if f not in placed]
+            for k, h in enumerate(fd.hunks):
+                cs = _chunks(h, fd.path, mine)
+                chunks[(p.index, fd.path, k)] = cs
+                placed.update(id(f) for c in cs for f in c.findings)
+        unplaced[p.index] = [f for f in mine if id(f) not in placed]
+
+    # the order findings appear on the page, for the previous/next links
+    order: list[Finding] = list(by_patch.get(None, [])) + list(by_patch.get(0, []))
+    for p in s.patches:
+        order.extend(unplaced[p.index])
+        for fd in p.files:
+            for k in range(len(fd.hunks)):
+                for c in chunks[(p.index, fd.path, k)]:
+                    order.extend(c.findings)
+    anchors = {id(f): _anchor(f, n) for n, f in enumerate(order)}
+    prev = {id(f): anchors[id(order[n - 1])] if n else None for n, f in enumerate(order)}
+    nxt = {id(f): anchors[id(order[n + 1])] if n + 1 < len(order) else None
+           for n, f in enumerate(order)}
+    patches = {p.index: p for p in s.patches}
+    if s.cover is not None:
+        patches[0] = s.cover
 
     def counts(index) -> dict[str, int]:
         out = {sev: 0 for sev in SEVERITIES}
@@ -54,12 +95,23 @@ def render(report: Report, *, template_dir: Path | None = None) -> str:
             out[f.severity] += 1
         return out
 
+    def reply_text(f: Finding) -> str:
+        return snippet(patches.get(f.patch) if f.patch is not None else None, f)
+
+    points = report.extra.get("review_points", {})
+    unanswered = report.extra.get("unanswered_review_points", {})
     rules = report.extra.get("rules", {})
     fired = sorted({f.rule for f in report.findings})
     return env.get_template("report.html.j2").render(
         report=report, series=s, patches=s.patches, cover=s.cover,
         series_findings=by_patch.get(None, []), cover_findings=by_patch.get(0, []),
-        at_line=at_line, unplaced=unplaced, counts=counts, anchors=anchors,
+        chunks=lambda p, fd, k: chunks[(p.index, fd.path, k)],
+        unplaced=lambda p: unplaced[p.index], counts=counts,
+        anchor=lambda f: anchors[id(f)], prev=lambda f: prev[id(f)],
+        next=lambda f: nxt[id(f)], first=anchors[id(order[0])] if order else None,
+        reply_text=reply_text,
+        points=lambda p: points.get(p.index, []),
+        unanswered=lambda p: unanswered.get(p.index, []),
         link=report.link, fired=[(rid, rules.get(rid)) for rid in fired],
         comparison=report.extra.get("comparison"), version=__version__,
         severities=SEVERITIES, total=s.total or len(s.patches))

@@ -3,6 +3,7 @@
     mm/shmem.c:2427: WARNING:mm/dirty-page-dirty-removed: message
     patch 1/4: ERROR:commit/signed-off-by-missing: message
     series: WARNING:series/missing-patches: message
+    total: 1 errors, 2 warnings, 0 infos
 """
 
 from __future__ import annotations
@@ -26,4 +27,5 @@ def line_of(f: Finding, report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    return "".join(line_of(f, report) + "\n" for f in report.findings)
+    """The finding lines, then checkpatch's summary line (``total: ...``)."""
+    return "".join(line_of(f, report) + "\n" for f in report.findings) + report.summary_line() + "\n"

@@ -36,6 +36,21 @@ def _review_tags(p) -> str:
     return "; ".join(parts)
 
 
+def ranges(numbers) -> str:
+    """1, 2, 3, 5, 7, 8, 9 -> "1-3, 5, 7-9" (a patch of 91 saved alone stays readable)."""
+    out: list[str] = []
+    nums = sorted(numbers)
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        out.append(str(nums[i]) if i == j else
+                   f"{nums[i]}, {nums[j]}" if j == i + 1 else f"{nums[i]}-{nums[j]}")
+        i = j + 1
+    return ", ".join(out)
+
+
 def said(r, limit: int = 160) -> str:
     """A remark's first words on one line, quoted: "shmem_mfill_atomic_pte() does ..."."""
     words = " ".join(r.excerpt.split())
@@ -107,6 +122,8 @@ def render(report: Report, *, colour: bool = False, template_dir: Path | None = 
         review_tags=_review_tags,
         repliers=_repliers,
         counts=counts,
+        summary=report.summary_line(),
+        ranges=ranges,
         link=report.link,
         said=said,
         who_when=who_when,
