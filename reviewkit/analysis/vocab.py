@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+from reviewkit import yamlcache
 
 
 class VocabError(ValueError):
@@ -98,11 +98,21 @@ def _fail(src: str, problem: str):
     raise VocabError(f"{src}: {problem}")
 
 
+def _parse(text: str):
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_vocabulary(path: Path) -> Vocabulary:
     src = f"{path.parent.name}/{path.name}"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamlcache.load(path, _parse)
+    except OSError as exc:
+        raise VocabError(f"{src}: cannot be read: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError: yaml is imported only on a cache miss
+        if type(exc).__module__.split(".")[0] != "yaml":
+            raise
         raise VocabError(f"{src}: cannot be read: {exc}") from None
     if not isinstance(data, dict) or set(data) - {"version", "categories", "pairs"}:
         _fail(src, "takes version, categories and pairs")
