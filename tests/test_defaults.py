@@ -140,17 +140,30 @@ def test_a_fetched_series_without_cover_letter_or_with_a_gap_warns(tmp_path, mon
     cover = [m for m in msgs if b"Subject: [PATCH v4 0/4]" in m]
     third = [m for m in msgs if b"Subject: [PATCH v4 3/4]" in m]
     assert len(cover) == 1 and len(third) == 1
-    archive = Archive("linux-mm")
-    archive.add_mbox(join_messages([m for m in msgs if m not in cover + third]))
-    srv = LoreServer(archive).start()
-    try:
-        rep = run_cli("review", "20210915181456.10739-2-peterx@redhat.com", "--lore-url",
-                      srv.base, "-f", "json")
-    finally:
-        srv.stop()
-    found = {(f["rule"], f["severity"]) for f in json.loads(rep.stdout)["findings"]
-             if f["rule"].startswith("series/")}
-    assert found == {("series/missing-patches", "warning")}
+
+    def series_findings(messages) -> set:
+        archive = Archive("linux-mm")
+        archive.add_mbox(join_messages(messages))
+        srv = LoreServer(archive).start()
+        cache = tempfile.mkdtemp(dir=tmp_path)  # a fresh cache: each archive is another thread
+        try:
+            rep = run_cli("review", "20210915181456.10739-2-peterx@redhat.com", "--lore-url",
+                          srv.base, "-f", "json", env={"XDG_CACHE_HOME": cache})
+        finally:
+            srv.stop()
+        return {(f["rule"], f["severity"]) for f in json.loads(rep.stdout)["findings"]
+                if f["rule"].startswith("series/")}
+
+    # 3/4 never reached the archive
+    assert series_findings([m for m in msgs if m not in cover + third]) == {
+        ("series/missing-patches", "warning")}
+    # every patch, and no cover letter was sent: 2/4..4/4 (and the replies) are
+    # threaded under 1/4, as git send-email threads a series without one
+    first = [m for m in msgs if b"Subject: [PATCH v4 1/4]" in m]
+    rethreaded = first + [m.replace(b"<" + V4_COVER.encode() + b">",
+                                    b"<20210915181456.10739-2-peterx@redhat.com>")
+                          for m in msgs if m not in cover + first]
+    assert series_findings(rethreaded) == {("series/cover-letter-missing", "warning")}
 
 
 def test_check_of_several_local_commits_draws_no_cover_letter_warning(tmp_path):
@@ -371,6 +384,7 @@ def test_summary_line_counts_every_finding():
     lines = proc.stdout.decode().splitlines()
     m = re.match(r"^total: (\d+) errors, (\d+) warnings, (\d+) infos$", lines[-1])
     assert m, lines[-1]
-    sev = [re.match(r"^\S+ (ERROR|WARNING|INFO):", ln).group(1) for ln in lines[:-1]]
+    sev = [re.match(r"^\S+(?: \(old\))?: (?:\[\d+/\d+\] )?(ERROR|WARNING|INFO):", ln).group(1)
+           for ln in lines[:-1]]
     assert [int(x) for x in m.groups()] == [sev.count("ERROR"), sev.count("WARNING"),
                                             sev.count("INFO")]

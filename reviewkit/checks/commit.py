@@ -77,6 +77,11 @@ def subject_prefix_mismatch(ctx: PatchContext):
         return
     words = [w.lower() for w in re.split(r"[/,+ ]+", prefix) if w]
     comps = [_components(f.path) for f in p.files]
+    # it names a path only when it starts at a directory the patch touches
+    # ("mm/gup", "selftests/mm"); "userfaultfd/shmem" names features
+    dirs = {d.lower() for f in p.files for d in PurePosixPath(f.path).parts[:-1]}
+    if words[0] not in dirs:
+        return
     last = words[-1]
     if any(last in c or any(x.startswith(last) for x in c) for c in comps):
         return

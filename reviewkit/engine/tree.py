@@ -99,19 +99,8 @@ def unified_diff(files: tuple[FileDiff, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def safe_relpath(path: str, root: Path) -> str | None:
-    """``path`` if it names a place inside ``root`` (after symlinks), else None."""
-    if not path or "\0" in path:
-        return None
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts:
-        return None
-    real = (root / p).resolve()
-    try:
-        real.relative_to(root.resolve())
-    except ValueError:
-        return None
-    return str(p)
+# the path check is the sources layer's; kept importable from here
+from reviewkit.sources.paths import safe_relpath  # noqa: E402,F401
 
 
 def _paths(patch: Patch) -> set[str]:
@@ -372,9 +361,17 @@ class _Resolver:
         from reviewkit.sources.gitrepo import decode
 
         paths = sorted({fd.old_path for fd in fds if fd.old_path} | {fd.path for fd in fds})
+        from reviewkit.errors import ReviewkitError
+
         before = int(patch.date.timestamp()) + 86400 if patch.date else None
-        commits = self.repo.recent_commits(paths, GUESS_COMMITS, before,
-                                           GUESS_DAYS if patch.date else None)
+        try:
+            commits = self.repo.recent_commits(paths, GUESS_COMMITS, before,
+                                               GUESS_DAYS if patch.date else None,
+                                               timeout=max(1.0, deadline - time.monotonic()))
+        except ReviewkitError:
+            self.notes.append(f"patch {patch.index}/{patch.total}: --guess-base stopped "
+                              f"after {GUESS_SECONDS:.0f} s")
+            return None
         if not commits:
             return None
         ids = self.repo.blob_ids_at(commits, paths)

@@ -71,6 +71,10 @@ def probe(path: Path) -> "GitRepo | None":
         if "dubious ownership" in err:
             raise InputError(str(path), "git refuses to read this repository (it belongs to "
                                         "another user; see git's safe.directory)")
+        if (path / ".git").exists():
+            first = next((ln for ln in err.splitlines() if ln.strip()), "git cannot read it")
+            raise InputError(str(path), "has a .git but is not a readable git repository ("
+                             + first.removeprefix("fatal: ").strip() + ")")
         return None
     lines = out.stdout.decode("utf-8", "replace").splitlines()
     if len(lines) < 2:
@@ -99,6 +103,7 @@ class GitRepo:
         self._env = _env()
         self._blobs: dict[str, bytes | None] = {}
         self._head: str | None | bool = False
+        self._shallow: bool | None = None
 
     @property
     def label(self) -> str:
@@ -117,7 +122,10 @@ class GitRepo:
 
     @property
     def shallow(self) -> bool:
-        return (self.git_dir / "shallow").is_file()
+        if self._shallow is None:
+            out = self.git("rev-parse", "--is-shallow-repository")
+            self._shallow = out.stdout.decode().strip() == "true"
+        return self._shallow
 
     def resolve(self, rev: str) -> str | None:
         """The full commit id ``rev`` names, or None when it is not in the repository."""
@@ -206,7 +214,7 @@ class GitRepo:
     def worktree_file(self, path: str) -> bytes | None:
         if self.work_tree is None:
             return None
-        from reviewkit.engine.tree import safe_relpath
+        from reviewkit.sources.paths import safe_relpath
 
         if safe_relpath(path, self.work_tree) is None:
             return None
@@ -216,7 +224,7 @@ class GitRepo:
             return None
 
     def recent_commits(self, paths: list[str], limit: int, before: int | None,
-                       days: int | None = None) -> list[str]:
+                       days: int | None = None, timeout: float = 120.0) -> list[str]:
         """Commits on any branch that changed ``paths``, newest first: at most ``limit``,
         none after ``before`` (a timestamp) nor more than ``days`` before it."""
         args = ["rev-list", "--all", "--date-order", f"--max-count={limit}"]
@@ -224,7 +232,7 @@ class GitRepo:
             args.append(f"--before={before}")
             if days is not None:
                 args.append(f"--since={before - days * 86400}")
-        out = self.git(*args, "--", *paths, timeout=120)
+        out = self.git(*args, "--", *paths, timeout=timeout)
         return out.stdout.decode().split()
 
 
