@@ -37,13 +37,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reviewkit.compare": BASE + ("reviewkit.report",),
     # the analysis layer builds on the function model and the rule-data loader
     "reviewkit.analysis": BASE + ("reviewkit.analysis", "reviewkit.engine.cfunc",
-                                  "reviewkit.engine.manifest"),
+                                  "reviewkit.engine.manifest", "reviewkit.yamlcache"),
+    # the parsed-YAML cache of rule data: stdlib only
+    "reviewkit.yamlcache": (),
     # render.safe: the terminal-escaping helper for error lines, a pure string function
     "reviewkit.sources": BASE + ("reviewkit.sources", "reviewkit.parse", "reviewkit.render.safe"),
     "reviewkit.engine": BASE + ("reviewkit.engine", "reviewkit.report", "reviewkit.parse",
                                 "reviewkit.compare", "reviewkit.analysis",
                                 "reviewkit.sources.gitrepo", "reviewkit.sources.paths",
-                                "reviewkit.config"),
+                                "reviewkit.config", "reviewkit.yamlcache"),
     # rules see the context API: contexts, the registry, the function model, the analysis
     "reviewkit.checks": BASE + ("reviewkit.checks", "reviewkit.engine.context",
                                 "reviewkit.engine.registry", "reviewkit.engine.cfunc",
