@@ -214,11 +214,12 @@ def review(
 
 
 def _emit(report, format: Format, output: Optional[Path], config, email_args=None) -> None:
-    import jinja2
-
     try:
         _render(report, format, output, config, email_args)
-    except jinja2.TemplateError as exc:
+    except Exception as exc:  # jinja2 is imported only by the formats that use templates
+        jinja2 = sys.modules.get("jinja2")
+        if jinja2 is None or not isinstance(exc, jinja2.TemplateError):
+            raise
         where = f"{config.templates_dir}: " if config.templates_dir else ""
         _fail(f"{where}template {getattr(exc, 'name', None) or ''}: {exc}".replace(" : ", ": "))
 
@@ -253,7 +254,7 @@ def _render(report, format: Format, output: Optional[Path], config, email_args=N
 
 
 def _lore_options(api, config, lore_url, refresh, offline, timeout):
-    from reviewkit.sources.lore import choose_archive
+    from reviewkit.sources.archive import choose_archive
 
     if timeout <= 0 or timeout > 300:
         raise ReviewkitError("--timeout", "must be between 0 and 300 seconds")

@@ -18,7 +18,6 @@ without aliases).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -138,6 +137,8 @@ def load_config(path: Path | None = None) -> Config:
     label = str(path)
     text = read_bounded(path, label, "the configuration")
     check_nesting(text, label, "the configuration")
+    import tomllib  # only when there is a configuration file
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

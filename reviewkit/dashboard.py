@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS series (
     row      TEXT NOT NULL,
     reviewed REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inputs (
+    fingerprint TEXT PRIMARY KEY,
+    rules       TEXT NOT NULL,
+    series      TEXT NOT NULL,
+    orphans     INTEGER NOT NULL
+);
 """
 
 
@@ -63,10 +69,10 @@ def page_name(key: str) -> str:
     return f"{safe}-{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}.html"
 
 
-def rules_version(options) -> str:
-    """What the findings depend on besides the messages: reviewkit's version, the rule
-    manifests and the code of the checks and the engine, and the options that
-    change findings."""
+def rules_version(options, template_dir: Path | None = None) -> str:
+    """What a series' row and page depend on besides its messages: reviewkit's version,
+    its code, the rule manifests, the templates, and the options that change
+    findings."""
     import hashlib
 
     from reviewkit import __version__
@@ -74,15 +80,18 @@ def rules_version(options) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(__version__.encode())
     pkg = Path(__file__).resolve().parent
-    roots = [pkg / "checks", pkg / "engine", pkg / "analysis", pkg / "parse"]
+    roots = [pkg]  # the code of the rules and of everything that shapes a page
+    from importlib import resources
+
     rules = Path(options.rules_dir) if options.rules_dir else None
     if rules is None:
-        from importlib import resources
-
         rules = Path(str(resources.files("reviewkit.rules")))
     files = sorted(p for r in roots if r.is_dir() for p in r.rglob("*.py"))
     files += sorted(p for p in rules.rglob("*.yaml"))
-    files += [pkg / "compare.py", pkg / "api.py"]
+    templates = Path(str(resources.files("reviewkit.templates")))
+    files += sorted(templates.rglob("*.j2"))
+    if template_dir is not None and Path(template_dir).is_dir():
+        files += sorted(Path(template_dir).rglob("*.j2"))
     for p in files:
         try:
             h.update(str(p.name).encode() + b"\0" + p.read_bytes())
@@ -134,6 +143,30 @@ class State:
                 self.conn.execute("ROLLBACK")
             raise
 
+    def seen_input(self, fingerprint: str, rules: str) -> tuple[list, int] | None:
+        """The series (key, content hash) an unchanged input was found to hold."""
+        row = self.conn.execute("SELECT series, orphans FROM inputs WHERE fingerprint = ? "
+                                "AND rules = ?", (fingerprint, rules)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0]), row[1]
+        except ValueError:
+            return None
+
+    def put_input(self, fingerprint: str, rules: str, series: list, orphans: int) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM inputs")  # only the last input is worth keeping
+            self.conn.execute("INSERT INTO inputs (fingerprint, rules, series, orphans) "
+                              "VALUES (?, ?, ?, ?)",
+                              (fingerprint, rules, json.dumps(series), orphans))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
     def close(self) -> None:
         self.conn.close()
 
@@ -165,7 +198,33 @@ def sweep(directory: Path) -> None:
 
 # -- one series, in a worker process -------------------------------------------------
 
-_JOB: dict = {}  # set before the pool forks: envelopes, groups, options, directory
+_JOB: dict = {}  # set before the pool forks: options, directory, templates
+
+
+@dataclass(frozen=True)
+class Task:
+    """One series to review, self-contained (sent to a worker): its messages by origin
+    and bytes or byte range, and what its row needs when it cannot be reviewed."""
+
+    index: int
+    key: str
+    versions: tuple[int, ...]
+    messages: tuple  # (origin, bytes or None, loader or None)
+    trailers: dict
+    head: dict
+
+
+def _task(index: int, group, envelopes, trailers: dict) -> Task:
+    ids = group.message_ids(envelopes)
+    h = group.newest.head
+    return Task(
+        index=index, key=group.key,
+        versions=tuple(sorted({r.version for r in group.revisions}, reverse=True)),
+        messages=tuple((envelopes[i].origin, envelopes[i].data, envelopes[i].load)
+                       for i in group.members),
+        trailers={m: trailers[m] for m in ids if m in trailers},
+        head={"title": h.subject.title, "name": h.author_name, "email": h.author,
+              "date": h.date, "version": group.newest.version, "total": h.subject.total})
 
 
 def _content_hash(group, envelopes, trailers: dict) -> str:
@@ -203,20 +262,20 @@ def _changes(report) -> dict | None:
             "fixed_findings": len(comp["fixed_findings"])}
 
 
-def _row(group, envelopes, report, page: str | None) -> dict:
+def _row(task: Task, report, page: str | None) -> dict:
     s = report.series
     author = s.author
     return {
-        "key": group.key,
+        "key": task.key,
         "subject": s.subject,
         "author": {"name": author.name, "email": author.email} if author else None,
         "date": s.date.isoformat() if s.date else None,
         "timestamp": s.date.timestamp() if s.date else 0.0,
         "version": s.version,
-        "versions": sorted({r.version for r in group.revisions}, reverse=True),
+        "versions": list(task.versions),
         "patches": len(s.patches),
         "total": s.total or len(s.patches),
-        "messages": len(group.members),
+        "messages": len(task.messages),
         "tags": _tags(s),
         "findings": report.counts(),
         "changes": _changes(report),
@@ -226,48 +285,47 @@ def _row(group, envelopes, report, page: str | None) -> dict:
     }
 
 
-def _failed_row(group, envelopes, problem: str) -> dict:
-    head = group.newest.head
+def _failed_row(task: Task, problem: str) -> dict:
+    h = task.head
     return {
-        "key": group.key, "subject": head.subject.title or head.subject.raw,
-        "author": {"name": head.author_name, "email": head.author},
-        "date": (time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(head.date))
-                 if head.date else None),
-        "timestamp": head.date or 0.0, "version": group.newest.version,
-        "versions": sorted({r.version for r in group.revisions}, reverse=True),
-        "patches": 0, "total": head.subject.total or 0, "messages": len(group.members),
+        "key": task.key, "subject": h["title"],
+        "author": {"name": h["name"], "email": h["email"]},
+        "date": (time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(h["date"]))
+                 if h["date"] else None),
+        "timestamp": h["date"] or 0.0, "version": h["version"],
+        "versions": list(task.versions),
+        "patches": 0, "total": h["total"] or 0, "messages": len(task.messages),
         "tags": {"Reviewed-by": 0, "Acked-by": 0, "Tested-by": 0},
         "findings": {"error": 0, "warning": 0, "info": 0}, "changes": None,
         "link": None, "page": None, "error": problem,
     }
 
 
-def review_group(index: int) -> tuple[int, dict, str | None, int]:
-    """Review series number INDEX of the job and write its page:
-    (index, row, page name or None, patches reviewed)."""
+def review_task(task: Task) -> tuple[int, dict, str | None, int]:
+    """Review one series and write its page: (index, row, page name or None, patches
+    reviewed)."""
     from reviewkit import api
     from reviewkit.parse.series import RawMessage
     from reviewkit.render import html
 
-    envelopes, groups = _JOB["envelopes"], _JOB["groups"]
     options, directory = _JOB["options"], _JOB["directory"]
-    group = groups[index]
-    label = f"series {group.key}"
+    label = f"series {task.key}"
     try:
-        messages = [RawMessage(envelopes[i].origin, envelopes[i].raw()) for i in group.members]
+        messages = [RawMessage(origin, data if data is not None else load())
+                    for origin, data, load in task.messages]
         series = api.build(label, messages, replace(options, compare_to=None),
-                           trailers=_JOB["trailers"])
+                           trailers=task.trailers)
         report = api.review_series(series, options, source=label)
-        name = page_name(group.key)
+        name = page_name(task.key)
         write_atomic(directory / name, html.render(report, template_dir=_JOB["templates"]))
-        return index, _row(group, envelopes, report, name), name, len(series.patches)
+        return task.index, _row(task, report, name), name, len(series.patches)
     except ReviewkitError as exc:
-        return index, _failed_row(group, envelopes, exc.problem), None, 0
+        return task.index, _failed_row(task, exc.problem), None, 0
     except Exception as exc:  # noqa: BLE001 - one series never ends the run
         if os.environ.get("REVIEWKIT_DEBUG"):
             raise
-        return index, _failed_row(group, envelopes,
-                                  f"internal error: {type(exc).__name__}: {exc}"), None, 0
+        return task.index, _failed_row(task, f"internal error: {type(exc).__name__}: "
+                                             f"{exc}"), None, 0
 
 
 def _worker_init() -> None:
@@ -331,49 +389,67 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     if not directory.is_dir() or not os.access(directory, os.W_OK):
         raise ReviewkitError(str(directory), "not a writable directory")
     sweep(directory)
-    envelopes, groups, orphans = api.group(srcs, keep=False, digest=True)
-    trailers: dict = {}
-    notes: list[str] = []
-    for s in srcs:
-        trailers.update(s.trailers or {})
-        notes.extend(s.notes)
-    api.ruleset(options)  # loaded once, before the workers fork
-    rules = rules_version(options)
+    rules = rules_version(options, template_dir)
     state = State(directory / STATE_NAME)
-    out = Outcome(total=len(groups), orphans=len(orphans), notes=notes)
-    rows: dict[int, dict] = {}
-    todo: list[int] = []
-    hashes: dict[int, str] = {}
-    for n, g in enumerate(groups):
-        hashes[n] = _content_hash(g, envelopes, trailers)
-        row = state.fresh(g.key, hashes[n], rules, directory)
-        if row is None:
-            todo.append(n)
-        else:
-            rows[n] = row
-            out.unchanged += 1
-    _JOB.update(envelopes=envelopes, groups=groups, options=options, directory=directory,
-                trailers=trailers, templates=template_dir)
+    prints = [s.fingerprint() for s in srcs]
+    fingerprint = None if None in prints else "\n\n".join(prints)
+    if fingerprint is not None:
+        done = _unchanged(state, fingerprint, rules, directory)
+        if done is not None:
+            state.close()
+            if not ((directory / "index.html").is_file()
+                    and (directory / "index.json").is_file()):
+                write_index(directory, done, template_dir)
+            done.seconds = time.monotonic() - started
+            return done
+    api.ruleset(options)  # loaded once, before the workers fork
+    _JOB.update(options=options, directory=directory, templates=template_dir)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    bar = Progress(len(todo), progress_stream)
     old_term = signal.signal(signal.SIGTERM, _on_term)
     pool = None
+    out = Outcome()
+    rows: dict[int, dict] = {}
+    bar = None
     try:
-        if jobs == 1 or len(todo) <= 1:
-            results = map(review_group, todo)
-        else:
+        if jobs > 1:
             import multiprocessing
 
-            pool = multiprocessing.get_context("fork").Pool(min(jobs, len(todo)),
-                                                            initializer=_worker_init)
-            results = pool.imap_unordered(review_group, todo, chunksize=1)
+            # started before the input is read, so that no worker holds the archive's
+            # header index: each gets its series' messages (byte ranges) in its task
+            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
+        envelopes, groups, orphans = api.group(srcs, keep=False, digest=True)
+        trailers: dict = {}
+        for s in srcs:
+            trailers.update(s.trailers or {})
+            out.notes.extend(s.notes)
+        out.total, out.orphans = len(groups), len(orphans)
+        todo: list[Task] = []
+        hashes: list[str] = []
+        for n, g in enumerate(groups):
+            hashes.append(_content_hash(g, envelopes, trailers))
+            row = state.fresh(g.key, hashes[n], rules, directory)
+            if row is None:
+                todo.append(_task(n, g, envelopes, trailers))
+            else:
+                rows[n] = row
+                out.unchanged += 1
+        keys = [g.key for g in groups]
+        del envelopes, groups
+        bar = Progress(len(todo), progress_stream)
+        if pool is None or len(todo) <= 1:
+            results = map(review_task, todo)
+        else:
+            results = pool.imap_unordered(review_task, todo, chunksize=1)
         for index, row, page, patches in results:
-            state.put(groups[index].key, hashes[index], rules, page, row)
+            state.put(keys[index], hashes[index], rules, page, row)
             rows[index] = row
             out.reviewed += 1
             out.failed += row["error"] is not None
             out.patches += patches
             bar.step(patches)
+        if fingerprint is not None:  # complete: the next run on the same input reads nothing
+            state.put_input(fingerprint, rules, [[k, hashes[n]] for n, k in enumerate(keys)],
+                            out.orphans)
     except (KeyboardInterrupt, _Terminated):
         out.interrupted = True
     finally:
@@ -385,13 +461,34 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
                 pool.close()
             pool.join()
         sweep(directory)
-        bar.close()
+        if bar is not None:
+            bar.close()
         state.close()
         _JOB.clear()
     out.rows = sorted(rows.values(), key=lambda r: (r["timestamp"], r["key"]), reverse=True)
-    write_index(directory, out, template_dir)
+    if bar is not None:  # the input was read: the index says what is done
+        write_index(directory, out, template_dir)
     out.seconds = time.monotonic() - started
     return out
+
+
+def _unchanged(state: State, fingerprint: str, rules: str, directory: Path) -> Outcome | None:
+    """The outcome of a rerun on inputs that have not changed since the last complete
+    run (same files, sizes, modification times): every row from the state, nothing
+    read again.  None when anything differs."""
+    seen = state.seen_input(fingerprint, rules)
+    if seen is None:
+        return None
+    series, orphans = seen
+    rows = []
+    for key, content in series:
+        row = state.fresh(key, content, rules, directory)
+        if row is None:
+            return None
+        rows.append(row)
+    rows.sort(key=lambda r: (r["timestamp"], r["key"]), reverse=True)
+    # the index of the last complete run is this one: it is kept as it is
+    return Outcome(total=len(rows), unchanged=len(rows), rows=rows, orphans=orphans)
 
 
 def write_index(directory: Path, out: Outcome, template_dir: Path | None = None) -> None:

@@ -28,7 +28,8 @@ else
   dest=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-tests/linux-6.1}
 fi
 # the mm core the --tree tests apply to, and mature users of GUP, pinning and
-# page tables that the rules must stay quiet on
+# page tables that the rules must stay quiet on; checkpatch.pl and the files it
+# reads, for the start-up benchmark
 files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
        mm/huge_memory.c mm/hugetlb.c mm/mremap.c mm/rmap.c mm/migrate.c mm/madvise.c
        mm/mprotect.c mm/khugepaged.c mm/ksm.c mm/swapfile.c mm/filemap.c mm/truncate.c
@@ -69,7 +70,9 @@ files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
        include/linux/swapops.h include/linux/mm_types.h include/linux/huge_mm.h
        include/linux/hugetlb.h include/linux/pagemap.h include/linux/mmap_lock.h
        include/linux/spinlock.h include/linux/uaccess.h include/linux/compiler.h
-       include/linux/mm_inline.h include/linux/uio.h include/linux/fs.h)
+       include/linux/mm_inline.h include/linux/uio.h include/linux/fs.h
+       # checkpatch.pl and what it reads, for benchmarks/startup.py
+       scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
 
 have_all() {
   if [ "$mode" = dirs ]; then

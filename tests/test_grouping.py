@@ -142,3 +142,33 @@ def test_resend_of_the_same_version_keeps_the_newest(tmp_path):
     envs, groups, _ = _groups(path)
     assert len(groups) == 1 and len(groups[0].revisions) == 1
     assert groups[0].key.endswith("-resend@redhat.com")
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="no corpus/ in this checkout")
+def test_real_corpus_mixed_into_the_inbox(mixed, tmp_path):
+    """The labelled corpus (real patches of many lore series, one file each) added to
+    the inbox: the patches of one posting come together, nothing is lost."""
+    emls = sorted(CORPUS.glob("*/*.eml"))
+    assert len(emls) >= 20
+    path = tmp_path / "all.mbox"
+    with path.open("wb") as fp:
+        fp.write(mixed.read_bytes())
+        for e in emls:
+            fp.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + e.read_bytes().rstrip(b"\n")
+                     + b"\n\n")
+    envs, groups, orphans = _groups(path)
+    assert sum(len(g.members) for g in groups) + len(orphans) == len(envs)
+    by_key = {g.key: g for g in groups}
+    assert [r.version for r in by_key[V4_COVER].revisions] == [4, 3]
+    # patches k/N of one posting (same author, version, N, thread) are one series
+    for g in groups:
+        subjects = [envs[i].subject for i in g.members if envs[i].kind == "patch"]
+        assert len({(s.version, s.total) for s in subjects if s.version == g.newest.version}) <= 1
+    wp = [g for g in groups if any("uffd-wp" in envs[i].subject.title and
+                                   envs[i].subject.total == 23 for i in g.members)]
+    assert len(wp) == 1 and len(wp[0].members) >= 5
+    proc = run_cli("review", str(path))
+    assert proc.returncode == 2 and f"holds {len(groups)} series".encode() in proc.stderr

@@ -37,13 +37,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reviewkit.compare": BASE + ("reviewkit.report",),
     # the analysis layer builds on the function model and the rule-data loader
     "reviewkit.analysis": BASE + ("reviewkit.analysis", "reviewkit.engine.cfunc",
-                                  "reviewkit.engine.manifest"),
+                                  "reviewkit.engine.manifest", "reviewkit.yamlcache"),
+    # the parsed-YAML cache of rule data: stdlib only
+    "reviewkit.yamlcache": (),
     # render.safe: the terminal-escaping helper for error lines, a pure string function
     "reviewkit.sources": BASE + ("reviewkit.sources", "reviewkit.parse", "reviewkit.render.safe"),
     "reviewkit.engine": BASE + ("reviewkit.engine", "reviewkit.report", "reviewkit.parse",
                                 "reviewkit.compare", "reviewkit.analysis",
                                 "reviewkit.sources.gitrepo", "reviewkit.sources.paths",
-                                "reviewkit.config"),
+                                "reviewkit.config", "reviewkit.yamlcache"),
     # rules see the context API: contexts, the registry, the function model, the analysis
     "reviewkit.checks": BASE + ("reviewkit.checks", "reviewkit.engine.context",
                                 "reviewkit.engine.registry", "reviewkit.engine.cfunc",
@@ -82,6 +84,7 @@ IO_ALLOWED = {
     "reviewkit.engine.xref": "the cross-file function index, cached in SQLite (a cache the "
                              "sources layer could own; recorded here until it moves)",
     "reviewkit.render.templating": "the compiled-template cache (start-up time)",
+    "reviewkit.yamlcache": "the parsed-YAML cache of the rule pack's own data (start-up time)",
     "reviewkit.corpus": "command layer: reads the labelled corpus",
     "reviewkit.config": "reads the configuration file (and YAML files through it)",
     "reviewkit.api": "command layer: parallel parsing",

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NoReturn
 
-import yaml
+from reviewkit import yamlcache
 
 
 class VocabError(ValueError):
@@ -100,12 +100,21 @@ def _fail(src: str, problem: str) -> NoReturn:
     raise VocabError(f"{src}: {problem}")
 
 
+def _parse(text: str):
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_vocabulary(path: Path) -> Vocabulary:
     src = f"{path.parent.name}/{path.name}"
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~15x faster
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamlcache.load(path, _parse)
+    except OSError as exc:
+        raise VocabError(f"{src}: cannot be read: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError: yaml is imported only on a cache miss
+        if type(exc).__module__.split(".")[0] != "yaml":
+            raise
         raise VocabError(f"{src}: cannot be read: {exc}") from None
     if not isinstance(data, dict) or set(data) - {"version", "categories", "pairs"}:
         _fail(src, "takes version, categories and pairs")

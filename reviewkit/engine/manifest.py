@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import NoReturn
 
-import yaml
+from reviewkit import yamlcache
 
 SEVERITIES = ("error", "warning", "info")
 CONFIDENCES = ("high", "medium", "low")
@@ -208,18 +208,26 @@ def parse_manifest(data, src: str) -> Rule:
                 match=match, aliases=tuple(aliases), source=src)
 
 
+def _parse_yaml(text: str):
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_manifests(directory: Path | None = None) -> list[Rule]:
     directory = directory or rules_dir()
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted(directory.glob("*/*.yaml")):
         src = f"{path.parent.name}/{path.name}"
         if path.name.startswith("_"):
             continue
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-        except yaml.YAMLError as exc:
+            # parsed once per content (yamlcache); yaml is imported only on a miss
+            data = yamlcache.load(path, _parse_yaml)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "yaml":
+                raise
             raise ManifestError(f"{src}: not valid YAML: {exc}") from None
         rule = parse_manifest(data, src)
         expected = f"{path.parent.name}/{path.stem}"

@@ -28,6 +28,7 @@ kept with the series when the input holds only one.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from email.utils import parseaddr, parsedate_tz, mktime_tz
 from typing import Callable, Iterable
@@ -126,6 +127,21 @@ def _text(value: bytes | None) -> str:
     return text
 
 
+_FROM = re.compile(r'\s*(?:"([^"\\]*)"|([^<>"(),;:@]*?))\s*<([^<>\s"(),;:]+)>\s*$'
+                   r'|\s*([^<>\s"(),;:]+@[^<>\s"(),;:]+)\s*$')
+
+
+def _author(text: str) -> tuple[str, str]:
+    """(name, address) of a From: value: the usual shapes by one regular expression,
+    anything else by the stdlib's parser."""
+    m = _FROM.match(text)
+    if m is None:
+        return parseaddr(text)
+    if m.group(4) is not None:
+        return "", m.group(4)
+    return (m.group(1) if m.group(1) is not None else " ".join(m.group(2).split())), m.group(3)
+
+
 def _ids(value: bytes | None) -> list[str]:
     if not value:
         return []
@@ -133,7 +149,7 @@ def _ids(value: bytes | None) -> list[str]:
     found = ["".join(m.split()) for m in _ANY_ID.findall(text)]  # as parse.message reads them
     if not found and text.strip() and " " not in text.strip():
         found = [text.strip().strip("<>")]
-    return [f for f in found if f]
+    return [sys.intern(f) for f in found if f]  # the same ids recur in every reply's headers
 
 
 def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = False,
@@ -143,7 +159,7 @@ def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = Fals
     ids = _ids(h.get(b"message-id"))
     irt = _ids(h.get(b"in-reply-to"))
     refs = tuple(_ids(h.get(b"references")))
-    name, addr = parseaddr(_text(h.get(b"from")))
+    name, addr = _author(_text(h.get(b"from")))
     date = None
     if b"date" in h:
         try:
@@ -155,7 +171,7 @@ def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = Fals
     encoded = (b"base64" in cte or b"quoted" in cte
                or b"multipart" in h.get(b"content-type", b"").lower())
     has_diff = (b"\ndiff --git " in data or (b"\n+++ " in data and b"\n@@ " in data))
-    m = _CHANGE_ID.search(data)
+    m = _CHANGE_ID.search(data) if b"change-id:" in data else None
     env = Envelope(
         origin=origin, message_id=ids[0] if ids else None,
         subject=parse_subject(_text(h.get(b"subject"))),

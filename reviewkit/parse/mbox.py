@@ -95,7 +95,7 @@ def unescape(raw: bytes) -> bytes:
     return _finish([raw])
 
 
-def split_spans(fp: IO[bytes], chunk: int = 8 << 20) -> Iterator[tuple[int, int, int, bytes]]:
+def split_spans(fp: IO[bytes], chunk: int = 1 << 20) -> Iterator[tuple[int, int, int, bytes]]:
     """``(line_number_of_separator, start, end, message_bytes)`` for each message of
     an mbox file, read in chunks: ``start:end`` is the message's byte range in the
     file (after its separator line), for reading it again later with ``unescape``.

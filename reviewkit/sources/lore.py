@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import re
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from reviewkit.errors import ReviewkitError
 
-DEFAULT_ARCHIVE = "https://lore.kernel.org/all"
+from reviewkit.sources.archive import DEFAULT_ARCHIVE, choose_archive, git_midmask  # noqa: F401
 LINK_HOSTS = ("patch.msgid.link", "lkml.kernel.org", "msgid.link")
 _MSGID = re.compile(r"^<?(?:id:|rfc822msgid:)?([^\s<>/]+@[^\s<>/]+)>?$")
 
@@ -110,29 +109,6 @@ def normalise_archive(url: str, label: str = "--lore-url") -> str:
     for seg in segments:
         check_list_name(label, seg)
     return origin + ("/" + "/".join(segments) if segments else "/all")  # as b4 does for a bare host
-
-
-def git_midmask(cwd: Path | None = None) -> str | None:
-    """b4.midmask from the user's own git configuration, when set."""
-    try:
-        out = subprocess.run(["git", "config", "--get", "b4.midmask"], cwd=cwd,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def choose_archive(cli: str | None, config_url: str | None, cwd: Path | None = None) -> str:
-    """--lore-url, then $REVIEWKIT_LORE_URL, then the config file, then b4.midmask."""
-    for label, value in (("--lore-url", cli), ("REVIEWKIT_LORE_URL",
-                                               os.environ.get("REVIEWKIT_LORE_URL")),
-                         ("lore-url", config_url)):
-        if value:
-            return normalise_archive(value, label)
-    midmask = git_midmask(cwd)
-    if midmask:
-        return normalise_archive(midmask, "b4.midmask")
-    return DEFAULT_ARCHIVE
 
 
 def parse_target(source: str, archive: str) -> Target | None:

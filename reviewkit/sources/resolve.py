@@ -58,6 +58,16 @@ class Source:
     def remote(self) -> bool:
         return False
 
+    def fingerprint(self) -> str | None:
+        """Changes whenever what the source yields may have changed (None: cannot
+        tell without reading it)."""
+        return None
+
+
+def _stat_line(p: Path) -> str:
+    st = p.stat()
+    return f"{p}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_dev}"
+
 
 def _raw(origin: str, data: bytes):
     from reviewkit.parse.series import RawMessage
@@ -81,6 +91,12 @@ class FileSource(Source):
 
     path: Path = Path()
     kind = "file"
+
+    def fingerprint(self) -> str | None:
+        try:
+            return _stat_line(self.path)
+        except OSError:
+            return None
 
     def _open(self):
         try:
@@ -142,6 +158,13 @@ class DirectorySource(Source):
     path: Path = Path()
     kind = "directory"
 
+    def fingerprint(self) -> str | None:
+        try:
+            return "\n".join([_stat_line(self.path)] + sorted(
+                _stat_line(p) for p in self.path.iterdir() if p.is_file()))
+        except OSError:
+            return None
+
     def messages(self):
         files = sorted(p for p in self.path.iterdir()
                        if p.is_file() and _PATCH_FILE.search(p.name))
@@ -164,6 +187,14 @@ class MaildirSource(Source):
 
     path: Path = Path()
     kind = "maildir"
+
+    def fingerprint(self) -> str | None:
+        try:
+            return "\n".join(sorted(_stat_line(p) for sub in ("cur", "new")
+                                     for p in (self.path / sub).iterdir() if p.is_file())
+                              + [_stat_line(self.path / "cur"), _stat_line(self.path / "new")])
+        except OSError:
+            return None
 
     def messages(self):
         files = sorted(p for sub in ("cur", "new") if (self.path / sub).is_dir()

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Time ``reviewkit dashboard`` over archives of many real series.
+
+For each size (default 5,000 and 20,000 patches) an archive is built with
+benchmarks/archive.py (real threads from tests/fixtures, copied with fresh
+Message-IDs), then:
+
+- cold: a first run into an empty directory — wall time, patches/s (patches
+  in the archive / wall), CPU seconds, peak RSS of the main process and of the
+  largest worker;
+- rerun: the same input again, nothing new — wall time;
+- one new series: the archive plus one more series — wall time, and how many
+  series were reviewed (must be 1).
+
+Prints figures; asserts nothing (machines are noisy; the figures say how
+loaded this one was).  Targets: cold >= 500 patches/s on 2 cores, peak RSS
+<= 300 MB for both sizes (not growing with the archive), rerun <= 2 s.
+
+    python benchmarks/dashboard.py [--patches 5000 20000] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import archive  # noqa: E402
+
+WRAPPER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['reviewkit'] + sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_module('reviewkit', run_name='__main__')\n"
+    "finally:\n"
+    "    s = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    sys.stderr.write('RSS_KB=%d WORKER_KB=%d CPU=%.3f\\n' % (s.ru_maxrss, c.ru_maxrss,\n"
+    "        s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime))\n"
+)
+
+
+def run(*args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["NO_COLOR"] = "1"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, "dashboard", *args],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"dashboard failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    m = re.search(r"RSS_KB=(\d+) WORKER_KB=(\d+) CPU=([\d.]+)", proc.stderr)
+    s = re.search(r"dashboard: (\d+) series, (\d+) reviewed, (\d+) unchanged", proc.stderr)
+    return {"wall": wall, "rss": int(m.group(1)) / 1024, "worker_rss": int(m.group(2)) / 1024,
+            "cpu": float(m.group(3)), "series": int(s.group(1)), "reviewed": int(s.group(2)),
+            "unchanged": int(s.group(3))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patches", type=int, nargs="+", default=[5000, 20000])
+    ap.add_argument("--jobs", type=int, default=None)
+    args = ap.parse_args()
+    jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
+          f"{os.getloadavg()[0]:.1f} at start")
+    for n in args.patches:
+        with tempfile.TemporaryDirectory(prefix="reviewkit-bench-") as tmp:
+            path = Path(tmp) / "archive.mbox"
+            rounds, patches = archive.build(n, path)
+            extra = Path(tmp) / "one-more.mbox"
+            archive.build(1, extra, start=rounds + 1000)
+            out = Path(tmp) / "dash"
+            size = path.stat().st_size / 1e6
+            cold = run(str(path), "-o", str(out), *jobs)
+            rerun = run(str(path), "-o", str(out), *jobs)
+            more = run(str(path), str(extra), "-o", str(out), *jobs)
+            print(f"archive: {patches} patches, {cold['series']} series, {size:.1f} MB mbox "
+                  f"(load average now {os.getloadavg()[0]:.1f})")
+            print(f"  cold:  wall {cold['wall']:.1f} s, {patches / cold['wall']:.0f} patches/s "
+                  f"(target >= 500), CPU {cold['cpu']:.1f} s ({patches / cold['cpu']:.0f} "
+                  f"patches per CPU-second); peak RSS main {cold['rss']:.0f} MB, largest worker "
+                  f"{cold['worker_rss']:.0f} MB (target <= 300)")
+            print(f"  rerun, nothing new: wall {rerun['wall']:.2f} s (target <= 2), "
+                  f"{rerun['reviewed']} reviewed, {rerun['unchanged']} unchanged; "
+                  f"peak RSS {rerun['rss']:.0f} MB")
+            print(f"  one new series: wall {more['wall']:.2f} s, {more['reviewed']} reviewed "
+                  f"(must be 1), {more['unchanged']} unchanged")
+
+
+if __name__ == "__main__":
+    main()
