@@ -49,6 +49,10 @@ NOT_RUN = {
         "a benchmark: prints timings for minutes and asserts nothing",
     ".venv/bin/python benchmarks/fuzz.py -n 10000 --budget 2 --jobs 2":
         "a benchmark: fuzzes for minutes, prints figures and asserts nothing",
+    ".venv/bin/python benchmarks/dashboard.py [--patches 5000 20000] [--jobs N]":
+        "a benchmark: builds archives of thousands of patches and prints figures",
+    ".venv/bin/python benchmarks/startup.py [--runs 21]":
+        "a benchmark: times whole processes against checkpatch.pl and prints figures",
     ".venv/bin/python benchmarks/xref.py":
         "a benchmark over the linux-6.1 files: prints timings and asserts nothing",
 }
