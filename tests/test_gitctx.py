@@ -497,3 +497,12 @@ def test_broken_git_directory_is_a_one_line_error(cli, tmp_path):
     err = out.stderr.decode()
     assert out.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert str(tree) in err and "not a readable git repository" in err
+
+
+def test_index_build_is_reported_once(xkernel, tmp_path, own_cache):
+    patch = _grab_patch(xkernel, tmp_path)
+    first = api.review(str(patch), api.Options(tree=xkernel["xrepo"], select=("mm/gup-*",)))
+    assert any(n.startswith("function index: 4 of 4 files parsed") for n in first.notes)
+    again = api.review(str(patch), api.Options(tree=xkernel["xrepo"], select=("mm/gup-*",)))
+    assert not any(n.startswith("function index:") for n in again.notes)
+    assert [f.function for f in again.findings] == [f.function for f in first.findings]

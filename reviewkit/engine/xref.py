@@ -184,6 +184,7 @@ class FunctionIndex:
         self._graphs = graphs
         self._details = details
         self._named: dict[tuple[str, str], list[Function]] = {}
+        self.parsed = 0  # files parsed (not found in the cache) to build this index
         self._details_cache: dict[str, list | None] = {}
         # name -> {path: (callees)}; name -> {path: {callers}}
         self.callees: dict[str, dict[str, frozenset[str]]] = {}
@@ -259,15 +260,19 @@ def build_index(listing: Sequence[tuple[str, str]], read: Callable[[list[str]], 
     files = {p: b for p, b in listing if p.endswith(C_SUFFIXES)}
     graphs = cache.graphs(list(files.values()))
     missing = [b for b in dict.fromkeys(files.values()) if b not in graphs]
+    parsed = 0
     for i in range(0, len(missing), _BATCH):
         chunk = missing[i:i + _BATCH]
         data = read(chunk)
         items = [(b, data[b]) for b in chunk if data.get(b) is not None]
         rows = _parse_many(items)
+        parsed += len(rows)
         cache.store(rows)
         for blob, graph, _ in rows:
             graphs[blob] = json.loads(graph)
-    return FunctionIndex(files, graphs, cache.details)
+    index = FunctionIndex(files, graphs, cache.details)
+    index.parsed = parsed
+    return index
 
 
 def _parse_many(items: list[tuple[str, bytes]]) -> list[tuple[str, str, str]]:
@@ -388,6 +393,10 @@ class CrossFile:
         self.notes.extend(cache.notes)
         index = build_index(self._listing(), self._read, cache)
         self.seconds = time.perf_counter() - t0
+        if index.parsed:
+            self.notes.append(f"function index: {index.parsed} of {len(index.files)} files "
+                              f"parsed in {self.seconds:.1f} s and kept in {cache.path} for the "
+                              "next review")
         return index
 
     def view(self, overrides: Mapping[str, Callable[[], list]]) -> View:
