@@ -15,6 +15,9 @@ raised* by a comment when
   and names the finding's function, in a reply that quotes the finding's
   lines further down (the whole-patch review style): matched by ``function``.
 
+With an earlier revision in the input, comments on it count too, for a
+finding whose line (its text, whitespace aside) is in that revision's patch.
+
 Who wrote a reply is never looked at, except that the patch's own author
 answering is not a review.  A comment on the patch's lines or commit message
 that no finding took is a *review point*.  A reply that gives a review tag
@@ -128,19 +131,21 @@ class PatchLines:
         func = self._funcs[key].function_at(number) if number is not None else None
         return func.name if func is not None else None
 
-    def rows_of(self, f: Finding) -> set[int]:
-        """The finding's own line and the run of changed lines around it."""
-        own = None
+    def own_row(self, f: Finding) -> int | None:
+        """The row of the finding's own line."""
         for n, r in enumerate(self.rows):
             if r.path != f.path:
                 continue
             if f.line is not None and r.line.new_no == f.line and r.line.kind != "-":
-                own = n
-                break
+                return n
             if f.line is None and f.old_line is not None and r.line.old_no == f.old_line \
                     and r.line.kind != "+":
-                own = n
-                break
+                return n
+        return None
+
+    def rows_of(self, f: Finding) -> set[int]:
+        """The finding's own line and the run of changed lines around it."""
+        own = self.own_row(f)
         if own is None:
             return set()
         out = {own}
@@ -294,8 +299,58 @@ def view(series: Series, findings: Iterable[Finding]) -> ThreadView:
             findings[n] = replace(findings[n], raised_in=findings[n].raised_in + tuple(remarks))
         if pts:
             points[p.index] = pts
-    unanswered = _unanswered(series) if series.previous is not None else {}
+    unanswered: dict[int, list[Remark]] = {}
+    if series.previous is not None:
+        _raised_earlier(series, findings)
+        taken = {(r.message_id, r.excerpt) for f in findings for r in f.raised_in}
+        for index, remarks in _unanswered(series).items():
+            left = [r for r in remarks if (r.message_id, r.excerpt) not in taken]
+            if left:
+                unanswered[index] = left
     return ThreadView(tuple(findings), points, unanswered)
+
+
+def _raised_earlier(series: Series, findings: list[Finding]) -> None:
+    """Add to ``raised_in`` the comments on the earlier revision that made a
+    finding's point on the same line there (its text, whitespace aside)."""
+    from reviewkit.compare import match_patches
+
+    old = series.previous
+    matched = match_patches(series, old)
+    for p in series.patches:
+        o = matched.get(p.index)
+        mine = [n for n, f in enumerate(findings) if f.patch == p.index and f.path]
+        if o is None or not o.replies or not mine:
+            continue
+        now, then = PatchLines(p), PatchLines(o)
+        moved, back = [], []
+        for n in mine:
+            g = _on_earlier(findings[n], now, then)
+            if g is not None:
+                moved.append(g)
+                back.append(n)
+        raised, _ = _patch_view(o, moved, old.version)
+        for i, remarks in raised.items():
+            n = back[i]
+            findings[n] = replace(findings[n], raised_in=tuple(remarks) + findings[n].raised_in)
+
+
+def _on_earlier(f: Finding, now: PatchLines, then: PatchLines) -> Finding | None:
+    """The finding placed on the earlier revision's copy of its line, if it has one."""
+    own = now.own_row(f)
+    if own is None:
+        return None
+    ln = now.rows[own].line
+    cands = [k for k in then.by_key.get((ln.kind, _norm(ln.text)), [])
+             if then.rows[k].path == f.path]
+    if not cands:
+        return None
+    number = (lambda line: line.old_no if line.kind == "-" else line.new_no)
+    here = number(ln) or 0
+    best = min(cands, key=lambda k: abs((number(then.rows[k].line) or 0) - here))
+    b = then.rows[best].line
+    return replace(f, line=None if b.kind == "-" else b.new_no,
+                   old_line=b.old_no if b.kind == "-" else None, raised_in=())
 
 
 def _unanswered(series: Series) -> dict[int, list[Remark]]:

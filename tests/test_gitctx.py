@@ -487,3 +487,13 @@ def test_check_reads_the_repository_it_runs_in(kernel, tmp_path, cli):
         {"source": "blob", "base": kernel["base"]}]
     assert data["mode"] == "tree"
     assert snapshot(work) == before
+
+
+def test_broken_git_directory_is_a_one_line_error(cli, tmp_path):
+    tree = tmp_path / "linux"
+    (tree / "mm").mkdir(parents=True)
+    (tree / ".git").write_text("gitdir: /nonexistent/linux.git\n")
+    out = cli("review", str(SERIES_61), "--tree", str(tree))
+    err = out.stderr.decode()
+    assert out.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(tree) in err and "not a readable git repository" in err

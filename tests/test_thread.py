@@ -169,13 +169,19 @@ def test_a_line_quoted_twice_is_placed_by_its_neighbours(tmp_path):
 def test_unanswered_review_points_of_the_earlier_revision(tmp_path):
     v3 = FIXTURES / "lore" / "zap-v3-thread.mbox"
     nit = reply("v3-nit@example.org", "v3-zap-4@example.org", (
-        "> +static inline bool\n"
-        "> +zap_skip_check_mapping(struct zap_details *details, struct page *page)\n\n"
-        "The return type fits on the line of the name.\n"),
+        ">  struct zap_details {\n"
+        "> -\tstruct address_space *check_mapping;\t/* Check page->mapping if set */\n"
+        "> +\tstruct address_space *zap_mapping;\t/* Check page->mapping if set */\n\n"
+        "The new name is no clearer than the old one.\n"),
         subject="Re: [PATCH v3 4/4] mm: Add zap_skip_check_mapping() helper",
         refs="<v3-zap-0@example.org>")
+    dirty = reply("v3-dirty@example.org", "v3-zap-1@example.org", (
+        ">  \tspin_unlock_irq(&info->lock);\n>  \n> -\tSetPageDirty(page);\n\n"
+        "The page is written here; it should stay dirty here.\n"),
+        subject="Re: [PATCH v3 1/4] mm/shmem: Unconditionally set pte dirty in "
+                "mfill_atomic_install_pte", refs="<v3-zap-0@example.org>")
     both = tmp_path / "both.mbox"
-    both.write_bytes(join_messages([d for _, d in split_bytes(v3.read_bytes())] + [nit]))
+    both.write_bytes(join_messages([d for _, d in split_bytes(v3.read_bytes())] + [nit, dirty]))
     both.write_bytes(both.read_bytes() + EXAMPLE.read_bytes())
     rep = api.review(str(both))
     un = rep.extra["unanswered_review_points"]
@@ -186,9 +192,15 @@ def test_unanswered_review_points_of_the_earlier_revision(tmp_path):
     data = json.loads(json_report.render(rep))
     assert [x["message_id"] for x in data["series"]["patches"][3]["unanswered_review_points"]] \
         == ["v3-nit@example.org"]
+    # a comment on v3 under the line a v4 finding is on: raised on v3, not unanswered
+    f = finding(rep, "mm/dirty-page-dirty-removed")
+    assert [(r.message_id, r.version, r.matched_by) for r in f.raised_in] == [
+        ("v3-dirty@example.org", 3, "line"), (HUGH_1, 4, "function")]
     text = text_render.render(rep)
+    assert ('already raised by Ann Reviewer, 2021-09-24 on v3: "The page is written here'
+            in text)
     assert "unanswered review points (made on v3, lines unchanged since):" in text
-    assert "The return type fits on the line of the name." in text
+    assert "The new name is no clearer than the old one." in text
 
 
 def test_segments_of_a_reply():
@@ -197,3 +209,18 @@ def test_segments_of_a_reply():
     assert [(s.quote, s.text) for s in segs if s.text] == [
         (("a line", "another"), ("My comment here.",)),
         (("more quote",), ("Second comment, longer.",))]
+
+
+def test_remark_text_is_terminal_safe_and_html_escaped(tmp_path):
+    from reviewkit.render import html
+
+    evil = reply("e1@example.org", P1, (
+        "> -\tSetPageDirty(page);\n\n"
+        "Keep this \x1b[2J\x1b]0;pwned\x07 <script>window.__x=1</script> call here.\n"))
+    rep = review_with(tmp_path, evil, drop=(HUGH_1,))
+    f = finding(rep, "mm/dirty-page-dirty-removed")
+    assert [r.message_id for r in f.raised_in] == ["e1@example.org"]
+    text = text_render.render(rep)
+    assert "\x1b[2J" not in text and "\\x1b[2J" in text
+    page = html.render(rep)
+    assert "<script>window.__x" not in page and "&lt;script&gt;window.__x=1" in page

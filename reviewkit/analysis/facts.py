@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from reviewkit.analysis.function import FunctionAnalysis
+from reviewkit.analysis.function import FunctionAnalysis, Guard
 from reviewkit.analysis.summary import Summaries
-from reviewkit.analysis.syntax import call_name, is_constant, path_of, strip, text, walk
+from reviewkit.analysis.syntax import (Literal, call_name, is_constant, path_of, strip, text,
+                                       walk)
 from reviewkit.analysis.vocab import vocab
 
 WRITABLE, WRPROTECT, UNRELATED = 1, -1, 0
@@ -119,11 +120,11 @@ def structural(fa: FunctionAnalysis, p: str) -> int | None:
 
 def guard_writability(fa: FunctionAnalysis, node: Node, *, other: FunctionAnalysis | None
                       = None, summaries: Summaries | None = None, necessary_only: bool = False
-                      ) -> list[tuple[object, object, int | None]]:
+                      ) -> list[tuple[Guard, Literal, int | None]]:
     """(guard, literal, writability-when-it-holds) for every literal guarding
     ``node``; an UNKNOWN answer is asked again of ``other`` (the function on the
     other side of the patch) by the same path."""
-    out = []
+    out: list[tuple[Guard, Literal, int | None]] = []
     for g in fa.guards(node):
         for lit in g.literals():
             if necessary_only and not lit.necessary:

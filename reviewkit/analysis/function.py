@@ -291,7 +291,7 @@ class FunctionAnalysis:
 
     @cached_property
     def _stmt_by_node(self) -> dict[tuple[int, int], Stmt]:
-        out = {}
+        out: dict[tuple[int, int], Stmt] = {}
         for s in self.cfg.values():
             for n in (s.expr, s.node):
                 if n is not None:
@@ -383,15 +383,15 @@ class FunctionAnalysis:
         for n in self._all:
             t = n.type
             if t == "init_declarator":
-                name = _declarator_ident(n.child_by_field_name("declarator"))
-                if name:
-                    add(Def(name, n.child_by_field_name("value"), n, self.line(n), "init"))
+                ident = _declarator_ident(n.child_by_field_name("declarator"))
+                if ident:
+                    add(Def(ident, n.child_by_field_name("value"), n, self.line(n), "init"))
             elif t == "declaration":
                 for d in n.children_by_field_name("declarator"):
                     if d.type != "init_declarator":
-                        name = _declarator_ident(d)
-                        if name:
-                            add(Def(name, None, n, self.line(n), "decl"))
+                        ident = _declarator_ident(d)
+                        if ident:
+                            add(Def(ident, None, n, self.line(n), "decl"))
             elif t == "assignment_expression":
                 p = path_of(n.child_by_field_name("left"))
                 if p:
@@ -544,7 +544,7 @@ class FunctionAnalysis:
             top = top.parent
         if top.parent != self.body:
             return False
-        if self.line(self.body) not in self.synthetic_lines:
+        if self.body is None or self.line(self.body) not in self.synthetic_lines:
             return False  # the function's own "{" is shown: its top level is the body
         return _indent_level(top) > 1
 
@@ -623,9 +623,10 @@ def _declared(decl: Node) -> list[tuple[str, str]]:
         return []
     base = text(type_node)
     out = []
-    for d in decl.children_by_field_name("declarator"):
-        if d.type == "init_declarator":
-            d = d.child_by_field_name("declarator")
+    for d0 in decl.children_by_field_name("declarator"):
+        d: Node | None = d0
+        if d0.type == "init_declarator":
+            d = d0.child_by_field_name("declarator")
         stars = ""
         n = d
         while n is not None and n.type in ("pointer_declarator",):
@@ -675,7 +676,7 @@ class _CFG:
         return nxt
 
     def children(self, node: Node) -> list[Node]:
-        out = []
+        out: list[Node] = []
         for c in node.named_children:
             if c.type == "comment":
                 continue

@@ -178,27 +178,26 @@ def literals(cond: Node, polarity: bool = True, necessary: bool = True,
         node = strip(node)
         t = node.type
         if t == "unary_expression":
-            op = node.child_by_field_name("operator")
             arg = node.child_by_field_name("argument")
-            if op is not None and arg is not None and text(op) == "!":
+            if arg is not None and text(node.child_by_field_name("operator")) == "!":
                 stack.append((arg, not pol, nec))
                 continue
         elif t == "binary_expression":
-            op = text(node.child_by_field_name("operator"))
+            bop = text(node.child_by_field_name("operator"))
             left = node.child_by_field_name("left")
             right = node.child_by_field_name("right")
             if left is not None and right is not None:
-                if op == "&&":
+                if bop == "&&":
                     both = nec and pol
                     stack.extend([(right, pol, both), (left, pol, both)])
                     continue
-                if op == "||":
+                if bop == "||":
                     both = nec and not pol
                     stack.extend([(right, pol, both), (left, pol, both)])
                     continue
-                if op in ("==", "!=") and (is_null(right) or is_null(left)):
+                if bop in ("==", "!=") and (is_null(right) or is_null(left)):
                     other = left if is_null(right) else right
-                    stack.append((other, pol if op == "!=" else not pol, nec))
+                    stack.append((other, pol if bop == "!=" else not pol, nec))
                     continue
         elif t == "call_expression" and call_name(node) in hints:
             args = call_args(node)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -33,6 +34,7 @@ class Entry:
     since: str
     until: str | None = None
     note: str | None = None
+    pages: int | None = None  # GUP/pin calls: index of the page-array argument
 
     def exists_in(self, release: str) -> bool:
         """Whether the name exists in kernel ``release`` (e.g. "6.1")."""
@@ -94,7 +96,7 @@ class Vocabulary:
         return self.pairs.get(acquire, ())
 
 
-def _fail(src: str, problem: str):
+def _fail(src: str, problem: str) -> NoReturn:
     raise VocabError(f"{src}: {problem}")
 
 
@@ -120,7 +122,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
             _fail(src, f"category {cat!r}: names must be a non-empty mapping")
         for name, meta in names.items():
             if not isinstance(meta, dict) or "since" not in meta or set(meta) - {
-                    "since", "until", "note"}:
+                    "since", "until", "note", "pages"}:
                 _fail(src, f"{cat}.{name}: give since (and optionally until, note)")
             for key in ("since", "until"):
                 if key in meta:
@@ -130,7 +132,8 @@ def load_vocabulary(path: Path) -> Vocabulary:
                         _fail(src, f"{cat}.{name}: {key} {meta[key]!r} is not a release")
             entries.append(Entry(name=str(name), category=str(cat), since=str(meta["since"]),
                                  until=str(meta["until"]) if "until" in meta else None,
-                                 note=meta.get("note")))
+                                 note=meta.get("note"),
+                                 pages=int(meta["pages"]) if "pages" in meta else None))
     pairs_raw = data.get("pairs") or {}
     if not isinstance(pairs_raw, dict):
         _fail(src, "pairs must map a name to a list of names")

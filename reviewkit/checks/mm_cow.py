@@ -4,71 +4,101 @@ Linus, Hugh and Peter Xu on do_wp_page() and fork(): a write fault may reuse an
 anonymous page only when it is exclusive to this process — page counts and
 map counts alone mistake a GUP pin for sharing or miss one — and fork() must
 copy, not share, an anonymous page that may be pinned for DMA.
+
+Where to look is decided by what a function does, not what it is called: a
+reuse decision is a count tested in the condition of a branch that makes the
+entry writable (itself or through a known helper) or, in a fault handler, hands
+the fault to a helper; a fork-time copy adds a second rmap of an anonymous page.
 """
 
 from __future__ import annotations
 
-import re
-
-from reviewkit.checks._c import code
+from reviewkit.analysis import of
+from reviewkit.analysis.function import FunctionAnalysis
+from reviewkit.analysis.syntax import path_of
+from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Hit, check
 
-_WP_PATH = re.compile(r"wp|cow|reuse|unshare|write_fault|can_change_pte_writable|"
-                      r"can_follow_write|do_swap_page")
-_COUNT = re.compile(r"\b(page_count|folio_ref_count|page_mapcount|folio_mapcount|"
-                    r"folio_estimated_sharers|total_mapcount|page_trans_huge_mapcount|"
-                    r"folio_entire_mapcount|folio_large_mapcount|reuse_swap_page|"
-                    r"page_ref_count)\s*\(")
-_EXCLUSIVE = re.compile(r"\b(PageAnonExclusive|folio_maybe_dma_pinned|page_maybe_dma_pinned|"
-                        r"PageAnonExclusive\w*|folio_test_anon_exclusive|"
-                        r"page_anon_exclusive|wp_can_reuse_anon_folio)\s*\(")
-_FORK_PATH = re.compile(r"^(copy_\w*(pte|pmd|pud|page)\w*|copy_hugetlb_page_range|"
-                        r"copy_one_pte|__copy_present_ptes|copy_present_\w+)$")
-_SHARE = re.compile(r"\b(get_page|folio_get|page_dup_rmap|page_dup_file_rmap|"
-                    r"folio_dup_file_rmap\w*|folio_ref_add|page_ref_add|ptep_set_wrprotect|"
-                    r"pte_wrprotect|page_dup_anon_rmap|folio_dup_anon_rmap\w*)\s*\(")
-_DMA_CHECK = re.compile(r"\b((page|folio)_needs_cow_for_dma|page_try_dup_anon_rmap|"
-                        r"folio_try_dup_anon_rmap\w*|page_maybe_dma_pinned|"
-                        r"folio_maybe_dma_pinned|has_pinned|copy_present_page|"
-                        r"copy_user_highpage|folio_copy)\s*\(|has_pinned\b")
+
+def _decides_reuse(fa: FunctionAnalysis, node, summaries) -> bool:
+    """The count is tested in the condition of an ``if`` whose branch reuses the
+    page: it makes the entry writable (itself or through a known helper), or, in
+    a fault handler, hands the fault to a helper the patch does not show."""
+    V = vocab()
+    n = node.parent
+    while n is not None and n.type != "if_statement":
+        if n.type in ("expression_statement", "declaration", "compound_statement"):
+            return False
+        n = n.parent
+    if n is None:
+        return False
+    then = n.child_by_field_name("consequence")
+    if then is None:
+        return False
+    faults = {name for t, name in fa.params + fa.locals
+              if t.replace(" ", "") == "structvm_fault*"}
+    for c in fa.calls:
+        if not (then.start_byte <= c.node.start_byte and c.node.end_byte <= then.end_byte):
+            continue
+        if summaries.call_reaches(c.name, V["entry-mkwrite"]):
+            return True
+        if not V.is_api(c.name) and not summaries.known(c.name) and any(
+                path_of(a) in faults for a in c.args):
+            return True
+    return False
 
 
 @check("mm/cow-reuse-by-refcount")
 def reuse_by_refcount(ctx: PatchContext):
-    for fc, f in ctx.with_post():
-        if fc.name is None or not _WP_PATH.search(fc.name):
+    V = vocab()
+    for fchange in ctx.files:
+        img = fchange.post
+        if img is None:
             continue
-        if any(_EXCLUSIVE.search(code(t)) for _, t in f.lines):
-            continue
-        for ln in fc.added:
-            c = code(ln.text)
-            m = _COUNT.search(c)
-            if m and re.search(r"\bif\b|==|!=|<|>|\breturn\b|&&|\|\|", c):
-                yield Hit(line=ln.new_no, path=fc.path, function=fc.name,
-                          args={"func": fc.name, "count": m.group(1)})
-                break
+        for fc in fchange.functions:
+            fa = of(fc.post)
+            if fa is None:
+                continue
+            if any(img.summaries.call_reaches(c.name, V["exclusive-test"]) for c in fa.calls):
+                continue
+            added = {ln.new_no for ln in fc.added}
+            for c in fa.calls_to(V["refcount-test"]):
+                if c.line in added and _decides_reuse(fa, c.node, img.summaries):
+                    yield Hit(line=c.line, path=fc.path, function=fc.name,
+                              args={"func": fc.name, "count": c.name})
+                    break
 
 
 @check("mm/cow-fork-shares-pinned-page")
 def fork_shares_pinned(ctx: PatchContext):
-    for fc, f in ctx.with_post():
-        if fc.name is None or not _FORK_PATH.match(fc.name):
+    V = vocab()
+    shares = V.union("page-get", "rmap-dup", "entry-wrprotect")
+    for fchange in ctx.files:
+        img = fchange.post
+        if img is None:
             continue
-        post = [code(t) for _, t in f.lines]
-        if any(_DMA_CHECK.search(t) for t in post):
-            continue
-        dropped = [ln for ln in fc.removed if _DMA_CHECK.search(code(ln.text))]
-        if not dropped and not f.complete:
-            continue  # the check may sit outside what the hunk shows
-        for ln in fc.added:
-            m = _SHARE.search(code(ln.text))
-            if m:
-                yield Hit(line=ln.new_no, path=fc.path, function=fc.name,
-                          args={"func": fc.name, "share": m.group(1)})
-                break
-        else:
-            if dropped:
-                ln = dropped[0]
-                yield Hit(old_line=ln.old_no, path=fc.path, function=fc.name,
+        for fc in fchange.functions:
+            fa = of(fc.post)
+            if fa is None:
+                continue
+            pre = of(fc.pre)
+            removed = {ln.old_no for ln in fc.removed}
+            dropped = [c for c in (pre.calls if pre else ()) if c.line in removed
+                       and c.name in V["fork-pin-check"]]
+            # a copy of an anonymous page into a second mapping: its rmap is duplicated
+            dups = fa.calls_to(V["rmap-dup"])
+            if not dups and not dropped:
+                continue
+            if any(img.summaries.call_reaches(c.name, V["fork-pin-check"]) for c in fa.calls):
+                continue
+            if not dropped and not fa.complete:
+                continue  # the check may sit outside what the hunk shows
+            added = {ln.new_no for ln in fc.added}
+            hit = next((c for c in fa.calls if c.line in added and c.name in shares), None)
+            if hit is not None and dups:
+                yield Hit(line=hit.line, path=fc.path, function=fc.name,
+                          args={"func": fc.name, "share": hit.name})
+            elif dropped:
+                yield Hit(old_line=dropped[0].line, path=fc.path, function=fc.name,
                           args={"func": fc.name, "share": "the page"})

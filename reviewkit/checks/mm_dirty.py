@@ -24,6 +24,14 @@ def _changes(ctx: PatchContext) -> Iterator[tuple[FileChange, FunctionChange]]:
             yield f, fc
 
 
+def _new_lines(fc: FunctionChange) -> set[int]:
+    return {ln.new_no for ln in fc.added if ln.new_no is not None}
+
+
+def _old_lines(fc: FunctionChange) -> set[int]:
+    return {ln.old_no for ln in fc.removed if ln.old_no is not None}
+
+
 def _on(fa: FunctionAnalysis, names, lines: set[int]):
     return [c for c in fa.calls_to(names) if c.line in lines]
 
@@ -37,8 +45,7 @@ def page_dirty_removed(ctx: PatchContext):
     for _, fc in _changes(ctx):
         fa = of(fc.post)
         if fa is not None:
-            added = {ln.new_no for ln in fc.added}
-            if _on(fa, mkdirty, added):
+            if _on(fa, mkdirty, _new_lines(fc)):
                 patch_mkdirty.append(fc.name)
     for f, fc in _changes(ctx):
         if fc.name is None or fc.post is None:
@@ -89,7 +96,7 @@ def mkdirty_unconditional(ctx: PatchContext):
             continue
         pre_sum = f.pre.summaries if f.pre is not None else None
         post_sum = f.post.summaries if f.post is not None else None
-        removed = {ln.old_no for ln in fc.removed}
+        removed = _old_lines(fc)
         guarded_before = []
         for c in _on(pre, mkdirty, removed):
             g = _writable_guard(pre, c.node, post, pre_sum, before=True)
@@ -97,8 +104,7 @@ def mkdirty_unconditional(ctx: PatchContext):
                 guarded_before.append((c.name, g[0], g[1]))
         if not guarded_before:
             continue
-        added = {ln.new_no for ln in fc.added}
-        for c in _on(post, mkdirty, added):
+        for c in _on(post, mkdirty, _new_lines(fc)):
             g = _writable_guard(post, c.node, pre, post_sum, before=False)
             if g is not None:
                 continue

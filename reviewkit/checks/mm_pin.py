@@ -3,122 +3,193 @@
 From the long-term pinning discussions (put_user_page(), later unpin_user_page()):
 a pinned page released with put_page() leaves its pin count raised for ever;
 pages a device wrote into must be dirtied as they are unpinned.
+
+The page array of a GUP call is its page-array argument (the vocabulary says
+which one), followed through copies; a release refers to it when one of its
+arguments is made of it (``pages``, ``pages[i]``, ``pages + n``).
 """
 
 from __future__ import annotations
 
-import re
+from tree_sitter import Node
 
-from reviewkit.checks._c import code
-from reviewkit.engine.cfunc import Call
+from reviewkit.analysis import of
+from reviewkit.analysis.facts import dirties
+from reviewkit.analysis.function import CallSite, FunctionAnalysis
+from reviewkit.analysis.syntax import path_of, strip, text, walk
+from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Hit, check
-
-_PIN = re.compile(r"^(pin_user_pages(_fast|_remote|_unlocked|_fast_only)?|pin_user_page|"
-                  r"iov_iter_extract_pages)$")
-_GET = re.compile(r"^(get_user_pages(_fast|_remote|_unlocked|_fast_only|_locked)?|"
-                  r"get_user_page_vma_remote)$")
-_PUT = re.compile(r"^(put_page|folio_put|put_user_page|release_pages|put_pages_list)$")
-_UNPIN = re.compile(r"^(unpin_user_pages?|unpin_user_page_range_dirty_lock|unpin_folio|"
-                    r"unpin_folios|unpin_user_pages_dirty_lock)$")
-_UNPIN_CLEAN = re.compile(r"^(unpin_user_pages?|unpin_folios?)$")
+from reviewkit.engine.registry import Confidence, Hit, check
 
 
-def _pages_arg(call: Call) -> set[str]:
-    """Identifiers that name the page array in a GUP/pin call."""
-    out = set()
-    for a in call.args:
-        m = re.match(r"^&?\s*([A-Za-z_][\w.>-]*)", a)
-        if m and "page" in m.group(1):
-            out.add(m.group(1))
-    return out
+def _flag_in(fa: FunctionAnalysis, c: CallSite, flag: str) -> bool:
+    """Whether ``flag`` reaches the call's arguments (written there, or in the
+    value of a variable passed, e.g. ``gup_flags |= FOLL_WRITE``)."""
+    for a in c.args:
+        for o in fa.origins(a):
+            if any(n.type == "identifier" and text(n) == flag for n in walk(o)):
+                return True
+    return False
 
 
-def _refers(call: Call, names: set[str]) -> bool:
+def _pages(fa: FunctionAnalysis, c: CallSite) -> set[str]:
+    """The page array a GUP/pin call fills, and the paths that copy it."""
+    V = vocab()
+    idx = None
+    for cat in ("pin", "gup-get"):
+        if c.name in V[cat]:
+            idx = V.entry(c.name, cat).pages
+    if idx is None or idx >= len(c.args):
+        return set()
+    arg = strip(c.args[idx])
+    p = path_of(arg)
+    if p is None and arg.type == "pointer_expression":  # &pages (iov_iter_extract_pages)
+        p = path_of(arg.child_by_field_name("argument"))
+    if p is None or p in ("NULL",):
+        return set()
+    return fa.aliases(p)
+
+
+def _refers(fa: FunctionAnalysis, c: CallSite, names: set[str]) -> bool:
     if not names:
         return True
-    return any(re.search(rf"(?<![\w>.]){re.escape(n)}\b", a) for a in call.args for n in names)
+    for a in c.args:
+        for n in walk(a):
+            if n.type in ("identifier", "field_expression", "subscript_expression"):
+                p = path_of(n)
+                if p is not None and (p in names or p.rstrip("[]") in names):
+                    return True
+    return False
+
+
+def _pins(fa: FunctionAnalysis, c: CallSite) -> bool:
+    V = vocab()
+    return c.name in V["pin"] or (c.name in V["gup-get"] and _flag_in(fa, c, "FOLL_PIN"))
+
+
+def _gets(fa: FunctionAnalysis, c: CallSite) -> bool:
+    return c.name in vocab()["gup-get"] and not _flag_in(fa, c, "FOLL_PIN")
 
 
 def _changed(fc) -> set[int]:
-    return {ln.new_no for ln in fc.added if code(ln.text).strip()}
+    return {ln.new_no for ln in fc.added if ln.text.strip()}
 
 
-def _wrong_release(ctx: PatchContext, acquires, releases, skip=lambda f: False):
-    """Calls of ``releases`` on pages a call of ``acquires`` took, in one function,
-    where the patch adds either side."""
+def _wrong_release(ctx: PatchContext, acquires, releases: frozenset[str], skip=None):
     for fc, f in ctx.with_post():
-        if skip(f):
+        fa = of(f)
+        if fa is None or (skip is not None and skip(fa)):
             continue
-        taken = [c for c in f.calls if acquires(c)]
+        taken = [c for c in fa.calls if acquires(fa, c)]
         if not taken:
             continue
-        names = set().union(*(_pages_arg(c) for c in taken))
+        names = set().union(*(_pages(fa, c) for c in taken))
         changed = _changed(fc)
         touched = any(c.line in changed for c in taken)
         first = min(c.line for c in taken)
-        for c in f.calls:
-            if releases.match(c.name) and c.line > first and _refers(c, names) \
-                    and (touched or c.line in changed):
+        for c in fa.calls_to(releases):
+            if c.line > first and _refers(fa, c, names) and (touched or c.line in changed):
                 yield Hit(line=c.line, path=fc.path, function=f.name,
-                          args={"func": f.name, "release": c.name, "acquire": taken[0].name})
-
-
-def _pins(c: Call) -> bool:
-    return bool(_PIN.match(c.name)) or (
-        bool(_GET.match(c.name)) and any("FOLL_PIN" in a for a in c.args))
-
-
-def _gets(c: Call) -> bool:
-    return bool(_GET.match(c.name)) and not any("FOLL_PIN" in a for a in c.args)
+                          args={"func": f.name, "release": c.name, "acquire": taken[0].name},
+                          confidence=Confidence.LOW if fa.context_unseen(c.node) else None)
 
 
 @check("mm/pin-released-with-put-page")
 def released_with_put_page(ctx: PatchContext):
-    yield from _wrong_release(ctx, _pins, _PUT)
+    yield from _wrong_release(ctx, _pins, vocab()["page-put"])
 
 
 @check("mm/pin-get-released-with-unpin")
 def get_released_with_unpin(ctx: PatchContext):
-    yield from _wrong_release(ctx, _gets, _UNPIN,
-                              skip=lambda f: any(_PIN.match(c.name) for c in f.calls))
+    yield from _wrong_release(ctx, _gets, vocab()["unpin"],
+                              skip=lambda fa: bool(fa.calls_to(vocab()["pin"])))
 
 
-def _handed_over(f, names: set[str], start: int, end: int) -> bool:
-    """A call between the pin and the release takes the page array itself (for I/O:
-    a scatterlist, a DMA mapping, a device), not just one page to look at."""
-    for c in f.calls:
-        if start < c.line < end and not _PIN.match(c.name) and not _UNPIN.match(c.name):
-            for a in c.args:
-                if re.fullmatch(r"&?\s*([\w.>-]+)(\s*\+\s*\w+)?", a) and \
-                        re.sub(r"^&\s*|\s*\+.*$", "", a) in names:
-                    return True
+def _hands_over(fa: FunctionAnalysis, c: CallSite, names: set[str]) -> bool:
+    """A call that takes the page array itself (for I/O: a scatterlist, a DMA
+    mapping, a device), not one page of it to look at."""
+    V = vocab()
+    if c.name in V["pin"] or c.name in V["unpin"] or c.name in V["gup-get"]:
+        return False
+    for a in c.args:
+        a = strip(a)
+        if a.type == "binary_expression" and text(a.child_by_field_name("operator")) == "+":
+            left = a.child_by_field_name("left")
+            a = strip(left) if left is not None else a
+        if a.type == "pointer_expression" and text(a.child_by_field_name("operator")) == "&":
+            inner = a.child_by_field_name("argument")
+            a = strip(inner) if inner is not None else a
+        p = path_of(a)
+        if p is not None and p in names:
+            return True
     return False
 
 
 @check("mm/pin-dma-write-without-dirty")
 def dma_write_without_dirty(ctx: PatchContext):
-    for fc, f in ctx.with_post():
-        pins = [c for c in f.calls if _PIN.match(c.name)]
-        if not pins:
+    V = vocab()
+    for fchange in ctx.files:
+        img = fchange.post
+        if img is None:
             continue
-        text = "\n".join(code(t) for _, t in f.lines)
-        writes = any("FOLL_WRITE" in a for c in pins for a in c.args) or re.search(
-            r"\b(gup_flags|flags)\s*\|=\s*FOLL_WRITE\b", text)
-        if not writes:
+        for fc in fchange.functions:
+            fa = of(fc.post)
+            if fa is None:
+                continue
+            pins = [c for c in fa.calls_to(V["pin"]) if _flag_in(fa, c, "FOLL_WRITE")]
+            if not pins:
+                continue
+            changed = _changed(fc)
+            touched = any(c.line in changed for c in pins)
+            names = set().union(*(_pages(fa, c) for c in pins))
+            if not names:
+                continue
+            handovers = [c for c in fa.calls if _hands_over(fa, c, names)]
+            for rel in fa.calls_to(V["unpin-clean"]):
+                if not (touched or rel.line in changed) or not _refers(fa, rel, names):
+                    continue
+                # released after the pages went to I/O, not on an error path: reached
+                # without a goto and without testing whether the hand-over failed
+                if not any(_reached_plainly(fa, h, rel) for h in handovers):
+                    continue
+                if any(dirties(d.name, img.summaries) for d in fa.calls if d.line < rel.line
+                       and d.name not in V["unpin"]):
+                    continue
+                yield Hit(line=rel.line, path=fc.path, function=fc.name,
+                          args={"func": fc.name, "release": rel.name, "acquire": pins[0].name},
+                          absence=True)
+
+
+def _reached_plainly(fa: FunctionAnalysis, handover: CallSite, release: CallSite) -> bool:
+    """``release`` runs after ``handover`` on a path that takes no goto (kernel
+    error paths jump to their cleanup labels) and does not test the hand-over's
+    result (``if (rc < 0)``: the pages never reached the device)."""
+    target = fa.cfg_node(release.node)
+    start = fa.cfg_node(handover.node)
+    if target is None or start is None:
+        return False
+    if start is target:
+        return handover.node.start_byte < release.node.start_byte
+    results = {d.path for ds in fa.defs.values() for d in ds
+               if d.value is not None and _inside(handover.node, d.value)}
+    seen = {start.id}
+    todo = list(fa.successors(start))
+    while todo:
+        st = todo.pop()
+        if st.id in seen:
             continue
-        changed = _changed(fc)
-        touched = any(c.line in changed for c in pins)
-        names = set().union(*(_pages_arg(c) for c in pins))
-        first = min(c.line for c in pins)
-        for c in f.calls:
-            if not _UNPIN_CLEAN.match(c.name) or not (touched or c.line in changed):
-                continue
-            if not _handed_over(f, names, first, c.line):
-                continue  # released before any I/O (an error path): nothing was written
-            before = [d for d in f.calls if d.line < c.line and re.match(
-                r"^(set_page_dirty(_lock)?|folio_mark_dirty(_lock)?|SetPageDirty)$", d.name)]
-            if before:
-                continue
-            yield Hit(line=c.line, path=fc.path, function=f.name,
-                      args={"func": f.name, "release": c.name, "acquire": pins[0].name})
+        seen.add(st.id)
+        if st is target:
+            return True
+        if st.kind == "goto":
+            continue
+        if st.kind == "cond" and st.expr is not None and any(
+                path_of(n) in results for n in walk(st.expr)
+                if n.type in ("identifier", "field_expression")):
+            continue
+        todo.extend(fa.successors(st))
+    return False
+
+
+def _inside(node: Node, outer: Node) -> bool:
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte

@@ -118,10 +118,11 @@ def _finding(rule: Rule, hit: Hit, patch: Patch | None, files: list[FileChange],
     # apply to the tree exactly is reviewed from its diff, so it is seen in part)
     seen = complete or not hit.absence
     severity, confidence = agree(str(hit.severity or rule.severity), str(confidence), seen)
+    patch_index: int | None
     if hit.patch == "this":
         patch_index = patch.index if patch is not None else None
     else:
-        patch_index = hit.patch
+        patch_index = hit.patch if isinstance(hit.patch, int) else None
     path = hit.path
     fc = next((f for f in files if f.path == path), None) if path else None
     excerpt = hit.excerpt or _excerpt(fc, hit.line, hit.old_line)
@@ -158,6 +159,8 @@ def _crash(rule: Rule, exc: BaseException, patch: Patch | None) -> Finding:
 
 def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
     m = rule.match
+    if m is None:
+        return
     for fc in ctx.files:
         for h in fc.diff.hunks:
             for i, ln in enumerate(h.lines):
@@ -171,7 +174,8 @@ def declarative_hits(rule: Rule, ctx: PatchContext) -> Iterable[Hit]:
                     if not any(m.near.search(code(x.text)) for x in h.lines[lo:hi]):
                         continue  # comments do not count: they say nothing of intent
                 img = fc.post if ln.kind == "+" else fc.pre
-                func = img.function_at(ln.new_no if ln.kind == "+" else ln.old_no) if img else None
+                at = ln.new_no if ln.kind == "+" else ln.old_no
+                func = img.function_at(at) if img is not None and at is not None else None
                 if m.unless_function is not None and func is not None and (
                         m.unless_function.search(func.text)):
                     continue
@@ -219,7 +223,7 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
             files = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
                 continue
-            ctx = PatchContext(series=series, patch=p, mode=mode_p, files=files)
+            ctx = PatchContext(series=series, patch=p, mode=mode_p, files=tuple(files))
             try:
                 hits = (declarative_hits(rule, ctx) if rule.match is not None
                         else ruleset.checks[rule.id](ctx))
@@ -234,9 +238,9 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
     for rule in rules:
         if rule.scope != "series":
             continue
-        ctx = SeriesContext(series=series, mode=mode, changes=LazyChanges(series, changes_of))
+        sctx = SeriesContext(series=series, mode=mode, changes=LazyChanges(series, changes_of))
         try:
-            for hit in ruleset.checks[rule.id](ctx):
+            for hit in ruleset.checks[rule.id](sctx):
                 patch = by_index.get(hit.patch) if isinstance(hit.patch, int) else None
                 files = changes_of(patch) if patch is not None and hit.path else []
                 findings.append(_finding(rule, hit, patch, files, True))

@@ -11,6 +11,7 @@ partial (name from the signature or the hunk header, body from the hunk).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator
@@ -29,7 +30,7 @@ class FileImage:
 
     def __init__(self, path: str, lines: dict[int, str], complete: bool, build):
         self.path = path
-        self.lines = lines
+        self.lines: Mapping[int, str] = MappingProxyType(lines)  # read-only for rules
         self.complete = complete
         self._build = build
         # tree mode: the call graph across files (engine.xref.View), which also
@@ -37,8 +38,8 @@ class FileImage:
         self.world = None
 
     @cached_property
-    def functions(self) -> list[Function]:
-        return self._build()
+    def functions(self) -> tuple[Function, ...]:
+        return tuple(self._build())
 
     @classmethod
     def from_text(cls, path: str, text: str) -> "FileImage":
@@ -154,7 +155,7 @@ def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-@dataclass
+@dataclass(frozen=True)
 class FunctionChange:
     """The changed lines of one function, with the function before and after."""
 
@@ -162,8 +163,8 @@ class FunctionChange:
     name: str | None  # None: outside any function (file scope)
     pre: Function | None
     post: Function | None
-    added: list[Line] = field(default_factory=list)
-    removed: list[Line] = field(default_factory=list)
+    added: tuple[Line, ...] = ()
+    removed: tuple[Line, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -171,7 +172,7 @@ class FunctionChange:
         return bool(f and f.complete)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileChange:
     diff: FileDiff  # in the coordinates of the images (tree lines when in tree mode)
     pre: FileImage | None
@@ -201,41 +202,58 @@ class FileChange:
         return bool(img and img.complete)
 
     @cached_property
-    def functions(self) -> list[FunctionChange]:
-        out: dict[str | None, FunctionChange] = {}
+    def functions(self) -> tuple[FunctionChange, ...]:
+        """One entry per changed function; two definitions of one name (#ifdef
+        variants) are kept apart, the n-th before the patch paired with the n-th
+        after it."""
+        def variant(img: FileImage | None, f: Function) -> int:
+            same = sorted(g.start for g in img.local_named(f.name)) if img else []
+            return same.index(f.start) if f.start in same else 0
+
+        found: dict[tuple[str | None, int], dict] = {}
         for h in self.diff.hunks:
             for ln in h.lines:
-                if ln.kind == "+" and self.post is not None:
+                if ln.kind == "+" and self.post is not None and ln.new_no is not None:
                     f = self.post.function_at(ln.new_no)
-                elif ln.kind == "-" and self.pre is not None:
+                    img = self.post
+                elif ln.kind == "-" and self.pre is not None and ln.old_no is not None:
                     f = self.pre.function_at(ln.old_no)
+                    img = self.pre
                 else:
                     continue
-                name = f.name if f else None
-                fc = out.get(name)
-                if fc is None:
-                    fc = out[name] = FunctionChange(path=self.path, name=name, pre=None, post=None)
+                key = (f.name, variant(img, f)) if f else (None, 0)
+                fc = found.setdefault(key, {"pre": None, "post": None, "added": [],
+                                            "removed": []})
                 if ln.kind == "+":
-                    fc.added.append(ln)
-                    fc.post = fc.post or f
+                    fc["added"].append(ln)
+                    fc["post"] = fc["post"] or f
                 else:
-                    fc.removed.append(ln)
-                    fc.pre = fc.pre or f
-        for fc in out.values():
-            if fc.name is None:
-                continue
-            if fc.post is None and self.post is not None:
-                fc.post = _nearest(self.post.local_named(fc.name), fc.removed, "old")
-            if fc.pre is None and self.pre is not None:
-                fc.pre = _nearest(self.pre.local_named(fc.name), fc.added, "new")
-        return list(out.values())
+                    fc["removed"].append(ln)
+                    fc["pre"] = fc["pre"] or f
+        out = []
+        for (name, n), fc in found.items():
+            if name is not None:
+                if fc["post"] is None and self.post is not None:
+                    fc["post"] = _nearest(self.post.local_named(name), fc["removed"], "old", n)
+                if fc["pre"] is None and self.pre is not None:
+                    fc["pre"] = _nearest(self.pre.local_named(name), fc["added"], "new", n)
+            out.append(FunctionChange(path=self.path, name=name, pre=fc["pre"],
+                                      post=fc["post"], added=tuple(fc["added"]),
+                                      removed=tuple(fc["removed"])))
+        return tuple(out)
 
 
-def _nearest(cands: list[Function], lines: list[Line], side: str) -> Function | None:
+def _nearest(cands: list[Function], lines: list[Line], side: str, n: int = 0
+             ) -> Function | None:
+    """The same-named function on the other side: the n-th variant when the
+    counts agree, else the one nearest the changed lines."""
     if not cands:
         return None
     if len(cands) == 1 or not lines:
         return cands[0]
+    ordered = sorted(cands, key=lambda f: f.start)
+    if n < len(ordered) and n > 0:
+        return ordered[n]
     ref = lines[0].old_no if side == "old" else lines[0].new_no
     ref = ref or 0
     return min(cands, key=lambda f: abs(f.start - ref))
@@ -323,14 +341,17 @@ def tree_changes(patch: Patch, images: dict[str, tuple[str | None, str | None]])
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class PatchContext:
-    """What a patch-level rule sees.  ``files`` is already limited to the rule's paths."""
+    """What a patch-level rule sees.  ``files`` is already limited to the rule's paths.
+
+    Frozen, with tuples and read-only mappings all the way down, so one rule
+    cannot change what the next one sees."""
 
     series: Series
     patch: Patch
     mode: str  # tree | diff-only
-    files: list[FileChange]
+    files: tuple[FileChange, ...]
 
     @property
     def functions(self) -> list[FunctionChange]:
@@ -343,7 +364,7 @@ class PatchContext:
                 yield fc, fc.post
 
 
-@dataclass
+@dataclass(frozen=True)
 class SeriesContext:
     series: Series
     mode: str

@@ -96,6 +96,7 @@ class ExampleRun:
     expected: set
     got: set
     mode: str
+    findings: tuple = ()  # the rule's findings, in full
 
     @property
     def ok(self) -> bool:
@@ -108,18 +109,18 @@ def example_series(example: Example):
         data = (_WRAPPER + "\n" + diff).encode("utf-8")
         series = build_series([RawMessage("example", data)], source="example")
         return series, {(1, kind, line) for kind, line in expected}
-    data = example.mbox.encode("utf-8")
+    data = (example.mbox or "").encode("utf-8")
     if looks_like_mbox(data):
         msgs = [RawMessage(f"example:{n}", d) for n, d in split_bytes(data)]
     else:
         msgs = [RawMessage("example", data)]
     series = build_series(msgs, source="example")
-    expected = set()
+    marked: set[tuple] = set()
     for f in example.findings:
         line = f.get("line")
         kind = "old" if f.get("old") else ("new" if line is not None else None)
-        expected.add((f.get("patch"), kind, line))
-    return series, expected
+        marked.add((f.get("patch"), kind, line))
+    return series, marked
 
 
 def position(f) -> tuple:
@@ -148,4 +149,5 @@ def run_example(rule: Rule, ruleset, example: Example) -> ExampleRun:
     crashed = [f.message for f in result.findings if f.rule == "internal/rule-crashed"]
     if crashed:
         got.add(("crashed", crashed[0], None))
-    return ExampleRun(expected=expected, got=got, mode=result.mode)
+    return ExampleRun(expected=expected, got=got, mode=result.mode,
+                      findings=tuple(f for f in result.findings if f.rule == rule.id))

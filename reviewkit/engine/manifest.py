@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -95,7 +96,7 @@ def rules_dir() -> Path:
     return Path(str(resources.files("reviewkit.rules")))
 
 
-def _fail(src: str, problem: str):
+def _fail(src: str, problem: str) -> NoReturn:
     raise ManifestError(f"{src}: {problem}")
 
 

@@ -372,9 +372,17 @@ class _Resolver:
         from reviewkit.sources.gitrepo import decode
 
         paths = sorted({fd.old_path for fd in fds if fd.old_path} | {fd.path for fd in fds})
+        from reviewkit.errors import ReviewkitError
+
         before = int(patch.date.timestamp()) + 86400 if patch.date else None
-        commits = self.repo.recent_commits(paths, GUESS_COMMITS, before,
-                                           GUESS_DAYS if patch.date else None)
+        try:
+            commits = self.repo.recent_commits(paths, GUESS_COMMITS, before,
+                                               GUESS_DAYS if patch.date else None,
+                                               timeout=max(1.0, deadline - time.monotonic()))
+        except ReviewkitError:
+            self.notes.append(f"patch {patch.index}/{patch.total}: --guess-base stopped "
+                              f"after {GUESS_SECONDS:.0f} s")
+            return None
         if not commits:
             return None
         ids = self.repo.blob_ids_at(commits, paths)

@@ -53,14 +53,18 @@ def ranges(numbers) -> str:
 
 def said(r, limit: int = 160) -> str:
     """A remark's first words on one line, quoted: "shmem_mfill_atomic_pte() does ..."."""
+    from reviewkit.render.safe import terminal_safe
+
     words = " ".join(r.excerpt.split())
     if len(words) > limit:
         words = words[:limit].rsplit(" ", 1)[0] + " ..."
-    return f'"{words}"'
+    return terminal_safe(f'"{words}"')
 
 
 def who_when(r) -> str:
-    who = r.author.name or r.author.email
+    from reviewkit.render.safe import terminal_safe
+
+    who = terminal_safe(r.author.name or r.author.email)
     return f"{who}, {r.date.strftime('%Y-%m-%d')}" if r.date else who
 
 

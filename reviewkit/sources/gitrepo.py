@@ -71,6 +71,10 @@ def probe(path: Path) -> "GitRepo | None":
         if "dubious ownership" in err:
             raise InputError(str(path), "git refuses to read this repository (it belongs to "
                                         "another user; see git's safe.directory)")
+        if (path / ".git").exists():
+            first = next((ln for ln in err.splitlines() if ln.strip()), "git cannot read it")
+            raise InputError(str(path), "has a .git but is not a readable git repository ("
+                             + first.removeprefix("fatal: ").strip() + ")")
         return None
     lines = out.stdout.decode("utf-8", "replace").splitlines()
     if len(lines) < 2:
@@ -216,7 +220,7 @@ class GitRepo:
             return None
 
     def recent_commits(self, paths: list[str], limit: int, before: int | None,
-                       days: int | None = None) -> list[str]:
+                       days: int | None = None, timeout: float = 120.0) -> list[str]:
         """Commits on any branch that changed ``paths``, newest first: at most ``limit``,
         none after ``before`` (a timestamp) nor more than ``days`` before it."""
         args = ["rev-list", "--all", "--date-order", f"--max-count={limit}"]
@@ -224,7 +228,7 @@ class GitRepo:
             args.append(f"--before={before}")
             if days is not None:
                 args.append(f"--since={before - days * 86400}")
-        out = self.git(*args, "--", *paths, timeout=120)
+        out = self.git(*args, "--", *paths, timeout=timeout)
         return out.stdout.decode().split()
 
 
