@@ -103,6 +103,7 @@ class GitRepo:
         self._env = _env()
         self._blobs: dict[str, bytes | None] = {}
         self._head: str | None | bool = False
+        self._shallow: bool | None = None
 
     @property
     def label(self) -> str:
@@ -121,7 +122,10 @@ class GitRepo:
 
     @property
     def shallow(self) -> bool:
-        return (self.git_dir / "shallow").is_file()
+        if self._shallow is None:
+            out = self.git("rev-parse", "--is-shallow-repository")
+            self._shallow = out.stdout.decode().strip() == "true"
+        return self._shallow
 
     def resolve(self, rev: str) -> str | None:
         """The full commit id ``rev`` names, or None when it is not in the repository."""
