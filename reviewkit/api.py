@@ -281,7 +281,8 @@ def review_series(series, options: Options = Options(), source: str = "") -> Rep
     findings = list(result.findings)
     waived = []
     if options.waivers is not None:
-        waivers = load_waivers(options.waivers)
+        waivers = load_waivers(options.waivers,
+                               rule_ids={n for r in rs.rules for n in (r.id, *r.aliases)})
         findings, waived, stale = apply_waivers(findings, waivers)
         for w in stale:
             findings.append(Finding(
@@ -361,33 +362,47 @@ def _comparison(series, options: Options, report: Report) -> dict | None:
     return compare(series, series.previous, report.findings, old.findings)
 
 
-def review_commits(rev_range: str, cwd: Path, options: Options = Options()) -> Report:
-    """Self-review: the commits of RANGE, with the repository as the tree for function
-    context (pre-images by the commits' blob ids, the rest at the range's base)."""
+def review_commits(selection, cwd: Path, options: Options = Options(), cover=None) -> Report:
+    """Review the commits of a self-review selection (``sources.selfreview``), with
+    the repository as the tree for function context (pre-images by the commits'
+    blob ids, the rest at the selection's base); each patch carries its commit.
+
+    Commits have no cover letter: COVER (a Patch) is the one to review with them,
+    and without one its absence is not reported."""
     from dataclasses import replace
 
     from reviewkit.parse.series import NoPatchesError, build_series
-    from reviewkit.sources.local import is_git_repo, read_git_range
-    from reviewkit.sources.selfreview import base_of, toplevel
+    from reviewkit.sources import selfreview
 
-    if not is_git_repo(cwd):
-        raise InputError(str(cwd), "not a git repository (reviewkit check runs inside one)")
-    label = f"git:{rev_range}"
+    label = f"git:{selection.label}"
     try:
-        series = build_series(read_git_range(rev_range, cwd), source=label)
+        series = build_series(selfreview.read_selection(selection, cwd), source=label)
     except NoPatchesError as exc:
         raise InputError(label, str(exc)) from None
-    base = base_of(rev_range, cwd)
-    return review_series(series, replace(options, tree=toplevel(cwd), tree_base=base),
-                         source=label)
+    commits = dict(enumerate(selection.commits, 1))
+    series = replace(series, patches=tuple(replace(p, commit=commits.get(p.index))
+                                           for p in series.patches))
+    if cover is not None:
+        series = replace(series, cover=cover)
+    else:
+        options = replace(options, ignore=options.ignore + ("series/cover-letter-missing",))
+    return review_series(series, replace(options, tree=selfreview.toplevel(cwd),
+                                         tree_base=selection.base), source=label)
 
 
-def review_patch_mail(data: bytes, options: Options = Options()) -> Report:
-    """One patch mail checked alone (b4's per-patch check): no series-level rules.
-    Raises NoPatchesError when it holds no patch."""
-    from dataclasses import replace
+def review_message(data: bytes, options: Options = Options(), source: str = "<stdin>") -> Report:
+    """Review one patch mail given as bytes (b4's check commands pass one on stdin).
 
-    from reviewkit.parse.series import RawMessage, build_series
+    Raises InputError when the bytes hold no patch: empty input, not mail, or a
+    message without a diff."""
+    from reviewkit.parse.series import NoPatchesError, RawMessage, build_series
 
-    series = build_series([RawMessage("<stdin>", data)], source="<stdin>")
-    return review_series(series, replace(options, patch_only=True), source="<stdin>")
+    if not data.strip():
+        raise InputError(source, "empty input: no patch mail")
+    try:
+        series = build_series([RawMessage(source, data)], source=source)
+    except NoPatchesError as exc:
+        text = str(exc)
+        raise InputError(source, text[len(source) + 2:] if text.startswith(source + ": ")
+                         else text) from None
+    return review_series(series, options, source=source)

@@ -13,16 +13,66 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import typer
+if os.environ.get("NO_COLOR"):  # typer's rich help and errors would still be bold
+    os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402
 
 from reviewkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, ReviewkitError
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings=_CONTEXT,
     help="Review Linux kernel patch series (mm first) the way senior reviewers do.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from reviewkit import __version__
+
+        typer.echo(f"reviewkit {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _global(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="print the version and exit"),
+    no_pager: bool = typer.Option(False, "--no-pager", "-P",
+                                  help="never page the output (as git's --no-pager)"),
+) -> None:
+    """Review Linux kernel patch series (mm first) the way senior reviewers do."""
+
+
+def _paging() -> bool:
+    """Page the output: on a terminal, unless --no-pager was given."""
+    # typer 0.28 (pinned) carries its own click; the root context holds --no-pager
+    from typer._click.globals import get_current_context
+
+    from reviewkit import terminal
+
+    ctx = get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and root.params.get("no_pager"):
+        return False
+    return terminal.is_tty(sys.stdout)
+
+
+def _show(text: str) -> None:
+    """Text for a reader: on a terminal, wrapped to its width and paged like git."""
+    from reviewkit import terminal
+
+    if terminal.is_tty(sys.stdout):
+        text = terminal.wrap(text, terminal.width())
+        if _paging() and terminal.page(text):
+            return
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 class Format(str, Enum):
@@ -196,7 +246,10 @@ def _render(report, format: Format, output: Optional[Path], config, email_args=N
 
         colour = output is None and text_render.use_colour(sys.stdout)
         text = text_render.render(report, colour=colour, template_dir=tdir)
-        _stream(lambda fp: fp.write(text), output)
+        if output is None or str(output) == "-":
+            _show(text)
+        else:
+            _stream(lambda fp: fp.write(text), output)
 
 
 def _lore_options(api, config, lore_url, refresh, offline, timeout):
@@ -393,7 +446,11 @@ def _emit_email(report, output: Optional[Path], tdir, sender, severity, confiden
                                          confidences=confidences, template_dir=tdir)
     if output is not None and str(output) != "-" and output.suffix != ".mbox":
         try:
-            paths = email_reply.write_dir(messages, output)
+            output.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for name, data in email_reply.draft_files(messages):
+                (output / name).write_bytes(data)
+                paths.append(output / name)
         except OSError as exc:
             _fail(f"{output}: cannot write: {exc.strerror or exc}")
         typer.echo(f"{len(paths)} reply draft(s) in {output}", err=True)
@@ -409,9 +466,13 @@ def _emit_email(report, output: Optional[Path], tdir, sender, severity, confiden
 
 @app.command()
 def check(
-    rev_range: Optional[str] = typer.Argument(
-        None, metavar="RANGE",
-        help="commits to review (default: the branch's commits not in its upstream, or HEAD)"),
+    args: Optional[list[str]] = typer.Argument(
+        None, metavar="[RANGE]",
+        help="commits to review (default: the branch's commits not in its upstream, or HEAD "
+             "when it has none); with --pre-push, the remote's name and URL git passes"),
+    pre_push: bool = typer.Option(
+        False, "--pre-push",
+        help="review exactly what a push sends, read from git's pre-push hook input on stdin"),
     format: Format = typer.Option(Format.terse, "--format", "-f", help="output format"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here, not stdout"),
     fail_on: str = typer.Option("warning:medium", "--fail-on", metavar="LEVEL[:CONFIDENCE]",
@@ -428,18 +489,53 @@ def check(
 
     if format is Format.email:
         _fail("--format email is for replying to others' patches; use review")
+    args = args or []
+    cwd = Path.cwd()
     try:
         _fail_on(fail_on)
         config = load_config()
         options = api.Options(select=_split(select), ignore=_split(ignore), waivers=waivers,
                               limits=config.limits)
         _check_patterns(options)
-        rng = selfreview.default_range(Path.cwd()) if rev_range is None else rev_range
-        report = api.review_commits(rng, Path.cwd(), options)
+        if pre_push:
+            if len(args) > 2:
+                raise ReviewkitError("--pre-push", "takes the remote's name and URL only")
+            selfreview.require_repo(cwd)
+            refs = selfreview.parse_pre_push(sys.stdin.read())
+            remote = args[0] if args else None
+            selections = [s for s in (selfreview.pushed_selection(r, remote, cwd) for r in refs)
+                          if s is not None]
+            if not any(s.commits for s in selections):
+                typer.echo("reviewkit: nothing to review: this push sends no new commit",
+                           err=True)
+                raise typer.Exit(EXIT_OK)
+        elif len(args) > 1:
+            raise ReviewkitError(" ".join(args), "check takes one RANGE")
+        elif args:
+            selections = [selfreview.select_range(args[0], cwd)]
+        else:
+            sel, upstream = selfreview.default_selection(cwd)
+            if not sel.commits:
+                typer.echo(f"reviewkit: nothing to review: no commits ahead of {upstream}",
+                           err=True)
+                raise typer.Exit(EXIT_OK)
+            selections = [sel]
+        reports = [api.review_commits(s, cwd, options) for s in selections if s.commits]
     except ReviewkitError as exc:
         _fail(str(exc))
-    _emit(report, format, output, config)
-    raise typer.Exit(EXIT_FINDINGS if report.at_or_above(fail_on) else EXIT_OK)
+    if not reports:
+        typer.echo(f"reviewkit: nothing to review: {selections[0].label} holds no commit",
+                   err=True)
+        raise typer.Exit(EXIT_OK)
+    for report in reports:
+        _emit(report, format, output, config)
+    failed = any(r.at_or_above(fail_on) for r in reports)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+class CheckFormat(str, Enum):
+    json = "json"
+    terse = "terse"
 
 
 @app.command("b4-check")
@@ -447,27 +543,164 @@ def b4_check(
     tree: Optional[Path] = typer.Option(None, "--tree", help=_TREE_HELP, metavar="DIR"),
     select: list[str] = typer.Option([], "--select", help="run only these rules"),
     ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+    series: bool = typer.Option(
+        False, "--series",
+        help="the series check (b4.review-series-check-cmd): the cover letter on stdin, the "
+             "series from b4's review branch or fetched by its Message-ID"),
+    format: CheckFormat = typer.Option(
+        CheckFormat.json, "--format", "-f",
+        help="json: b4 review's protocol; terse: checkpatch-style lines for b4 prep --check "
+             "and b4 am --check"),
+    git_config: bool = typer.Option(
+        False, "--git-config",
+        help="print the git config commands that make b4 run this reviewkit beside checkpatch"),
 ) -> None:
-    """b4 review's per-patch check: one patch mail on stdin, a JSON list on stdout.
+    """b4's check command: one patch mail on stdin, b4's check result on stdout.
 
-    Enable with: git config b4.review-perpatch-check-cmd 'reviewkit b4-check'
+    Set it up with: reviewkit b4-check --git-config (then run the lines it prints)
     """
     from reviewkit import api
     from reviewkit.render import b4check
 
-    options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore))
+    if git_config:
+        typer.echo(b4check.git_config(_self_command()), nl=False)
+        return
+    terse = format is CheckFormat.terse
+    options = api.Options(tree=tree, select=_split(select), ignore=_split(ignore),
+                          patch_only=not series)
     data = sys.stdin.buffer.read()
-    from reviewkit.parse.series import NoPatchesError
-
     try:
         _check_patterns(options)
-        result = b4check.output(api.review_patch_mail(data, options))
-    except NoPatchesError as exc:
-        result = b4check.not_reviewed(str(exc))
+        if series:
+            report = _b4_series_report(data, options)
+            out = b4check.terse_result(report) if terse else b4check.dumps(
+                b4check.series_result(report))
+        else:
+            report = api.review_message(data, options)
+            out = b4check.terse_result(report) if terse else b4check.dumps(
+                b4check.result(report))
     except ReviewkitError as exc:
-        result = b4check.failure(str(exc))
-    sys.stdout.write(result)
+        out = b4check.terse_failure(str(exc)) if terse else b4check.dumps(
+            b4check.failure(f"not reviewed: {exc}",
+                            tool="reviewkit-series" if series else "reviewkit"))
+    sys.stdout.write(out)
     sys.stdout.flush()
+
+
+def _b4_series_report(cover: bytes, options):
+    """The series b4's series check is about: the patch commits of the review branch
+    b4 names (in $B4_TRACKING_FILE, or the cover letter's change-id), else the thread
+    fetched by the cover letter's Message-ID."""
+    from dataclasses import replace
+
+    from reviewkit import api
+    from reviewkit.config import load_config
+    from reviewkit.parse.series import RawMessage, classify
+    from reviewkit.sources import b4branch
+
+    if not cover.strip():
+        raise ReviewkitError("<stdin>", "empty input: no cover letter or patch mail")
+    item = classify(RawMessage("<stdin>", cover))
+    if item.kind not in ("cover", "patch"):
+        reason = item.diagnostic.message if item.diagnostic else "not a cover letter or patch"
+        raise ReviewkitError("<stdin>", reason.removeprefix("<stdin>: "))
+    cwd = Path.cwd()
+    tracking = b4branch.tracking_from_env()
+    branch = b4branch.branch_of(tracking) if tracking else None
+    if branch:
+        sel = b4branch.selection(cwd, tracking, branch)
+        if sel.commits:
+            return api.review_commits(sel, cwd, replace(options, patch_only=False),
+                                      cover=item.patch if item.kind == "cover" else None)
+    config = load_config()
+    lore = _lore_options(api, config, None, False, False, 5.0)
+    return api.review(item.patch.message_id, replace(options, lore_url=lore.lore_url,
+                                                     patch_only=False))
+
+
+@app.command("b4-review")
+def b4_review(
+    branch: Optional[str] = typer.Argument(
+        None, metavar="[BRANCH]",
+        help="a b4 review branch, b4/review/<change-id> (default: the checked-out branch)"),
+    identity: Optional[str] = typer.Option(
+        None, "--identity", metavar="'NAME <EMAIL>'",
+        help="whom b4 attributes the comments to (default: reviewkit <reviewkit@reviewkit.invalid>)"),
+    select: list[str] = typer.Option([], "--select", help="run only these rules"),
+    ignore: list[str] = typer.Option([], "--ignore", help="skip these rules"),
+) -> None:
+    """Write the findings on a b4 review branch as b4 review inline comments.
+
+    The files go to .git/b4-review/<tip>/, where b4 review picks them up the next
+    time it opens the series: a note per patch and the comments under the diff
+    lines they are about, ready to adopt into a reply.
+    """
+    from email.utils import parseaddr
+
+    from reviewkit import api
+    from reviewkit.render import b4review
+    from reviewkit.sources import b4branch, selfreview
+
+    who = identity or b4review.IDENTITY
+    name, addr = parseaddr(who)
+    if not name or "@" not in addr:
+        _fail(f"--identity: {who!r} is not 'Name <email>'")
+    cwd = Path.cwd()
+    try:
+        options = api.Options(select=_split(select), ignore=_split(ignore))
+        _check_patterns(options)
+        selfreview.require_repo(cwd)
+        rb = b4branch.load(cwd, branch)
+        sel = b4branch.selection(cwd, rb.tracking, rb.branch)
+        if not sel.commits:
+            raise ReviewkitError(rb.branch, "the review branch holds no patch commit")
+        report = api.review_commits(sel, cwd, options, cover=_tracking_cover(rb))
+        diffs = {n: b4branch.patch_diff(cwd, sha) for n, sha in enumerate(sel.commits, 1)}
+        files = b4review.review_files(report, diffs, f"{name} <{addr}>",
+                                      b4branch.skipped(rb.tracking))
+        where = b4branch.review_dir(cwd, rb.tip)
+        try:
+            b4branch.write_review_files(where, files)
+        except OSError as exc:
+            raise ReviewkitError(str(where), f"cannot write: {exc.strerror or exc}") from None
+    except ReviewkitError as exc:
+        _fail(str(exc))
+    notes = sorted(n for n in files if n != "identity.txt")
+    typer.echo(f"reviewkit: {len(notes)} review file(s) in {where}"
+               + (f" ({', '.join(notes)})" if notes else " (no findings)")
+               + "; b4 review reads them when it next opens the series", err=True)
+
+
+def _tracking_cover(rb):
+    """The review branch's cover letter as a Patch (None when the series had none)."""
+    from reviewkit.parse.series import RawMessage, classify
+
+    series = rb.tracking["series"]
+
+    def one_line(value) -> str:
+        return " ".join(str(value or "").split())
+
+    subject = one_line(series.get("subject"))
+    if not subject:
+        return None
+    body = rb.cover_text.split("\n", 1)[1] if "\n" in rb.cover_text else ""
+    msgid = one_line((series.get("header-info") or {}).get("msgid")) or "cover@b4-review.invalid"
+    author = f"{one_line(series.get('fromname'))} <{one_line(series.get('fromemail'))}>"
+    data = (f"From: {author}\nSubject: {subject}\nMessage-ID: <{msgid.strip('<>')}>\n\n"
+            f"{body.lstrip()}\n").encode("utf-8")
+    item = classify(RawMessage(rb.branch, data))
+    return item.patch if item.kind == "cover" else None
+
+
+def _self_command() -> list[str]:
+    """The argv that starts this reviewkit again, as an absolute path."""
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0.endswith("__main__.py") or argv0 == "-c":
+        return [os.path.abspath(sys.executable), "-m", "reviewkit"]
+    path = argv0 if os.sep in argv0 else (shutil.which(argv0) or argv0)
+    return [os.path.abspath(path)]
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -487,7 +720,7 @@ def _check_patterns(options) -> None:
                 raise ReviewkitError(flag, f"{p!r} matches no rule (see 'reviewkit rules list')")
 
 
-rules_app = typer.Typer(add_completion=False, no_args_is_help=True,
+rules_app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings=_CONTEXT,
                         help="List the rules and show their documentation and examples.")
 app.add_typer(rules_app, name="rules")
 
@@ -523,23 +756,45 @@ def rules_show(rule_id: str = typer.Argument(..., metavar="RULE-ID",
         _fail(str(exc))
     if rule is None:
         _fail(f"{rule_id}: no such rule (see 'reviewkit rules list')")
-    typer.echo(render_rule(rule), nl=False)
+    _show(render_rule(rule))
 
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    from reviewkit import __version__
+    """Print the version (as --version does)."""
+    _print_version(True)
 
-    typer.echo(f"reviewkit {__version__}")
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command()
+def completion(shell: Shell = typer.Argument(..., help="the shell to complete in")) -> None:
+    """Print the shell completion script.
+
+    bash: eval "$(reviewkit completion bash)" in ~/.bashrc;
+    zsh:  eval "$(reviewkit completion zsh)" in ~/.zshrc;
+    fish: reviewkit completion fish > ~/.config/fish/completions/reviewkit.fish
+    """
+    from typer._completion_shared import get_completion_script
+
+    typer.echo(get_completion_script(prog_name="reviewkit", complete_var="_REVIEWKIT_COMPLETE",
+                                     shell=shell.value))
 
 
 def main() -> None:
     # a review allocates many small, long-lived objects (lines, hunks, functions);
     # the default collector thresholds rescan them over and over on large series
     gc.set_threshold(50_000, 20, 100)
+    if os.environ.get("_REVIEWKIT_COMPLETE"):  # the shell asks for completions
+        from typer.completion import completion_init
+
+        completion_init()
     try:
-        app()
+        app(prog_name="reviewkit")
     except KeyboardInterrupt:
         sys.stderr.write("reviewkit: interrupted\n")
         sys.exit(130)

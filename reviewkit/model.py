@@ -192,6 +192,7 @@ class Patch:
     cc: tuple[Person, ...] = ()
     replies: tuple[Reply, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    commit: str | None = None  # the git commit it was made from (self-review of a range)
     # what the series applies to, as b4 and ``git format-patch --base`` write it
     base_commit: str | None = None
     prerequisite_patch_ids: tuple[str, ...] = ()

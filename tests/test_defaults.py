@@ -384,6 +384,7 @@ def test_summary_line_counts_every_finding():
     lines = proc.stdout.decode().splitlines()
     m = re.match(r"^total: (\d+) errors, (\d+) warnings, (\d+) infos$", lines[-1])
     assert m, lines[-1]
-    sev = [re.match(r"^\S+ (ERROR|WARNING|INFO):", ln).group(1) for ln in lines[:-1]]
+    sev = [re.match(r"^\S+(?: \(old\))?: (?:\[\d+/\d+\] )?(ERROR|WARNING|INFO):", ln).group(1)
+           for ln in lines[:-1]]
     assert [int(x) for x in m.groups()] == [sev.count("ERROR"), sev.count("WARNING"),
                                             sev.count("INFO")]

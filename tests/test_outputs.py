@@ -53,9 +53,13 @@ def test_golden_text_terse_json_email(report, golden):
 
 def test_terse_lines_are_checkpatch_style(report):
     lines = terse.render(report).splitlines()
-    assert lines[0].startswith("mm/shmem.c:2427: WARNING:mm/dirty-page-dirty-removed: ")
-    assert all(re.match(r"^[\w./-]+:\d+: (ERROR|WARNING|INFO):[a-z]+/[a-z0-9-]+: \S", ln)
-               for ln in lines[:-1])
+    # a removed line: its number is the old file's, and says so; every line names its patch
+    assert lines[0].startswith(
+        "mm/shmem.c:2427 (old): [1/4] WARNING:mm/dirty-page-dirty-removed: ")
+    assert lines[1].startswith("mm/userfaultfd.c:72: [1/4] WARNING:")
+    assert lines[2].startswith("include/linux/mm.h:1733: [4/4] WARNING:")
+    assert all(re.match(r"^[\w./-]+:\d+( \(old\))?: \[\d/4\] (ERROR|WARNING|INFO):"
+                        r"[a-z]+/[a-z0-9-]+: \S", ln) for ln in lines[:-1])
     # the last line is checkpatch's summary, read by the same scripts
     assert lines[-1] == "total: 0 errors, 3 warnings, 0 infos"
 
@@ -324,7 +328,7 @@ def test_b4_parses_our_check_output():
     assert res["url"] == "https://lore.kernel.org/all/20210915181456.10739-2-peterx@redhat.com/"
     details = json.loads(res["details"])
     assert [d["description"].split(": ")[0:2] for d in details] == [
-        ["WARNING:mm/dirty-page-dirty-removed", "mm/shmem.c:2427"],
+        ["WARNING:mm/dirty-page-dirty-removed", "mm/shmem.c:2427 (old)"],
         ["WARNING:mm/dirty-pte-mkdirty-unconditional", "mm/userfaultfd.c:72"]]
     acked = email.message_from_bytes(
         (SEED / "02_patch_v4-2-4_clear-vmf-pte-after-pte_unmap_same.eml").read_bytes(),
@@ -339,7 +343,7 @@ def test_b4_check_on_bad_input(cli):
     proc = cli("b4-check", input=b"not a mail at all")
     out = json.loads(proc.stdout)
     assert proc.returncode == 0 and out[0]["tool"] == "reviewkit"
-    assert out[0]["status"] in ("pass", "fail")
+    assert out[0]["status"] == "fail" and "no mail headers" in out[0]["summary"]
 
 
 def test_template_override_from_config(cli, tmp_path):

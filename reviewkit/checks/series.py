@@ -81,16 +81,14 @@ def changelog_missing(ctx: SeriesContext):
 
 @check("series/review-tag-on-changed-patch")
 def review_tag_on_changed_patch(ctx: SeriesContext):
-    from reviewkit.compare import changed, match_patches
-
     prev = ctx.series.previous
     if prev is None:
         return
-    matched = match_patches(ctx.series, prev)
     for p in ctx.series.patches:
-        old = matched.get(p.index)
-        if old is None or not changed(p, old):
+        earlier = ctx.earlier.get(p.index)
+        if earlier is None or not earlier.changed:
             continue
+        old = earlier.patch
         given = {(t.kind, t.person.email) for t in old.trailers
                  if t.is_review_tag and t.person is not None}
         for t in p.trailers:
@@ -98,3 +96,19 @@ def review_tag_on_changed_patch(ctx: SeriesContext):
                     and (t.kind, t.person.email) in given:
                 yield Hit(patch=p.index, args={"tag": f"{t.kind}: {t.value}",
                                                "old": prev.version, "new": ctx.series.version})
+
+
+# git format-patch --cover-letter's placeholders, and b4 prep's
+_PLACEHOLDERS = ("*** SUBJECT HERE ***", "*** BLURB HERE ***", "EDITME:")
+
+
+@check("series/cover-letter-unedited")
+def cover_letter_unedited(ctx: SeriesContext):
+    cover = ctx.series.cover
+    if cover is None:
+        return
+    text = cover.subject.title + "\n" + cover.commit_message
+    left = [p for p in _PLACEHOLDERS
+            if any(line.strip().startswith(p) for line in text.splitlines())]
+    if left:
+        yield Hit(patch=0, args={"placeholder": left[0].rstrip(":")})

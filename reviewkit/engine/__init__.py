@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from reviewkit.engine.cfunc import code
-from reviewkit.engine.context import (FileChange, PatchContext, SeriesContext, diff_only_changes,
+from reviewkit.engine.context import (Earlier, FileChange, PatchContext, SeriesContext, diff_only_changes,
                                       lower, tree_changes)
 from reviewkit.engine.manifest import Rule, load_manifests
 from reviewkit.engine.registry import Hit, registered
@@ -235,10 +235,12 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
                     findings.append(_finding(rule, hit, p, files, complete))
             except Exception as exc:  # noqa: BLE001 - a crashing rule must not stop the run
                 findings.append(_crash(rule, exc, p))
+    earlier = _earlier(series) if any(r.scope == "series" for r in rules) else {}
     for rule in rules:
         if rule.scope != "series":
             continue
-        sctx = SeriesContext(series=series, mode=mode, changes=LazyChanges(series, changes_of))
+        sctx = SeriesContext(series=series, mode=mode, changes=LazyChanges(series, changes_of),
+                             earlier=earlier)
         try:
             for hit in ruleset.checks[rule.id](sctx):
                 patch = by_index.get(hit.patch) if isinstance(hit.patch, int) else None
@@ -252,6 +254,18 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
     return EngineResult(findings=findings, mode=mode, notes=notes,
                         tree_patches=tuple(sorted(tree_patches)),
                         contexts=dict(images.contexts) if images is not None else {})
+
+
+def _earlier(series: Series) -> dict[int, Earlier]:
+    """patch index -> the earlier revision's patch it continues, for series rules."""
+    if series.previous is None:
+        return {}
+    from reviewkit.compare import changed, match_patches
+
+    matched = match_patches(series, series.previous)
+    return {i: Earlier(patch=old, changed=changed(new, old))
+            for new in series.patches for i, old in [(new.index, matched.get(new.index))]
+            if old is not None}
 
 
 class LazyChanges(Mapping):

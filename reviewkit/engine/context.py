@@ -365,10 +365,21 @@ class PatchContext:
 
 
 @dataclass(frozen=True)
+class Earlier:
+    """The earlier revision's patch that a patch continues, and whether it changed
+    (its added and removed lines, whitespace aside)."""
+
+    patch: Patch
+    changed: bool
+
+
+@dataclass(frozen=True)
 class SeriesContext:
     series: Series
     mode: str
     changes: Mapping[int, list[FileChange]]  # patch index -> its file changes (built on access)
+    # patch index -> the earlier revision's patch it continues (series.previous)
+    earlier: Mapping[int, Earlier] = field(default_factory=dict)
 
 
 def lower(confidence: str) -> str:

@@ -99,19 +99,8 @@ def unified_diff(files: tuple[FileDiff, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def safe_relpath(path: str, root: Path) -> str | None:
-    """``path`` if it names a place inside ``root`` (after symlinks), else None."""
-    if not path or "\0" in path:
-        return None
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts:
-        return None
-    real = (root / p).resolve()
-    try:
-        real.relative_to(root.resolve())
-    except ValueError:
-        return None
-    return str(p)
+# the path check is the sources layer's; kept importable from here
+from reviewkit.sources.paths import safe_relpath  # noqa: E402,F401
 
 
 def _paths(patch: Patch) -> set[str]:

@@ -17,6 +17,8 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from reviewkit.errors import InputError
 from reviewkit.report import Finding
 
@@ -47,38 +49,60 @@ class Waiver:
         return f"{self.rule}" + (f" ({where})" if where else "")
 
 
-def load_waivers(path: Path) -> list[Waiver]:
-    from reviewkit.config import load_yaml
+def _lines(text: str) -> list[int]:
+    """The 1-based line where each entry of the top-level list (or of ``waivers:``) starts."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if isinstance(node, yaml.MappingNode):
+        node = next((v for k, v in node.value if getattr(k, "value", None) == "waivers"), None)
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+def load_waivers(path: Path, rule_ids: "set[str] | None" = None) -> list[Waiver]:
+    """The waivers in PATH.  Every error names the file and the line: bad YAML, a
+    malformed entry, and (given ``rule_ids``, the known ids and aliases) a rule
+    that names no rule; a typo would otherwise waive nothing, silently."""
+    from reviewkit.config import load_yaml, read_bounded
 
     label = str(path)
-    data = load_yaml(path, label, "waivers")
+    data = load_yaml(path, label, "waivers")  # bounded, safe; errors carry the line
     if data is None:
         return []
     if isinstance(data, dict) and "waivers" in data:
         data = data["waivers"]
     if not isinstance(data, list):
         raise InputError(label, "waivers must be a list of {rule, reason, ...} entries")
+    lines = _lines(read_bounded(path, label, "waivers"))
     out = []
     for n, entry in enumerate(data, 1):
+        where = f"{label}:{lines[n - 1]}" if len(lines) >= n else label
         if not isinstance(entry, dict):
-            raise InputError(label, f"waiver {n} is not a mapping")
+            raise InputError(where, f"waiver {n} is not a mapping")
         unknown = set(entry) - _KEYS
         if unknown:
-            raise InputError(label, f"waiver {n}: unknown key(s) {', '.join(sorted(unknown))}")
+            raise InputError(where, f"waiver {n}: unknown key(s) {', '.join(sorted(unknown))}")
         if not entry.get("rule") or not str(entry.get("reason") or "").strip():
-            raise InputError(label, f"waiver {n}: 'rule' and a non-empty 'reason' are required")
+            raise InputError(where, f"waiver {n}: 'rule' and a non-empty 'reason' are required")
         for key in ("rule", "reason", "path", "function"):
             if entry.get(key) is not None and not isinstance(entry[key], (str, int, float)):
-                raise InputError(label, f"waiver {n}: {key} must be text")
+                raise InputError(where, f"waiver {n}: {key} must be text")
+        rule = str(entry["rule"])
+        if rule_ids is not None and not any(fnmatch.fnmatchcase(r, rule) for r in rule_ids):
+            raise InputError(where, f"waiver {n}: {rule!r} names no rule "
+                                    "(see 'reviewkit rules list')")
         try:
-            out.append(Waiver(rule=str(entry["rule"]), reason=str(entry["reason"]).strip(),
+            out.append(Waiver(rule=rule, reason=str(entry["reason"]).strip(),
                               path=_text(entry.get("path")),
                               function=_text(entry.get("function")),
                               line=int(entry["line"]) if entry.get("line") is not None else None,
                               patch=int(entry["patch"]) if entry.get("patch") is not None
                               else None))
         except (TypeError, ValueError):
-            raise InputError(label, f"waiver {n}: line and patch must be numbers") from None
+            raise InputError(where, f"waiver {n}: line and patch must be numbers") from None
     return out
 
 

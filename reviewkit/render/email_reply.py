@@ -293,9 +293,9 @@ def to_mbox(messages: list[EmailMessage]) -> bytes:
                          separator=b"From reviewkit Mon Sep 17 00:00:00 2001\n")
 
 
-def write_dir(messages: list[EmailMessage], directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
+def draft_files(messages: list[EmailMessage]) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of each draft: ``NNNN-<subject words>.eml``."""
+    files = []
     for n, msg in enumerate(messages, 1):
         words = re.sub(r"[^a-z0-9]+", "-", str(msg["Subject"]).lower()).strip("-").split("-")
         slug = words[0]
@@ -303,7 +303,5 @@ def write_dir(messages: list[EmailMessage], directory: Path) -> list[Path]:
             if len(slug) + 1 + len(w) > 60:
                 break
             slug += "-" + w
-        path = directory / f"{n:04d}-{slug}.eml"
-        path.write_bytes(_bytes(msg))
-        paths.append(path)
-    return paths
+        files.append((f"{n:04d}-{slug}.eml", _bytes(msg)))
+    return files

@@ -22,6 +22,7 @@ def _patch(p: Patch, report: Report) -> dict:
         "version": p.version,
         "message_id": p.message_id,
         "link": report.link(p.message_id),
+        "commit": p.commit,
         "author": p.author.to_json(),
         "date": p.date.isoformat() if p.date else None,
         "in_reply_to": p.in_reply_to,

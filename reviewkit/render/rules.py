@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
-from reviewkit.engine.manifest import Rule
+if TYPE_CHECKING:  # a renderer gets the rule; it never loads the engine
+    from reviewkit.engine.manifest import Rule
 
 
 def _para(title: str, text: str) -> list[str]:
@@ -13,7 +15,7 @@ def _para(title: str, text: str) -> list[str]:
     return [f"{title}:", body, ""]
 
 
-def render_rule(rule: Rule) -> str:
+def render_rule(rule: "Rule") -> str:
     out = [f"{rule.id}: {rule.title}",
            f"severity {rule.severity}, confidence {rule.confidence}, scope {rule.scope}"
            + (f", paths {', '.join(rule.paths)}" if rule.paths else "")

@@ -214,7 +214,7 @@ class GitRepo:
     def worktree_file(self, path: str) -> bytes | None:
         if self.work_tree is None:
             return None
-        from reviewkit.engine.tree import safe_relpath
+        from reviewkit.sources.paths import safe_relpath
 
         if safe_relpath(path, self.work_tree) is None:
             return None

@@ -36,15 +36,18 @@ def git_revision_exists(rev_range: str, cwd: Path) -> bool:
     return True
 
 
-def read_git_range(rev_range: str, cwd: Path) -> Iterator[RawMessage]:
+def read_git_range(rev_range: str, cwd: Path, root: bool = False) -> Iterator[RawMessage]:
     """The commits of ``rev_range`` as ``git format-patch --stdout`` mail.
 
-    A single revision means that one commit (``-1``), as a reviewer expects.
+    A single revision means that one commit (``-1``), as a reviewer expects;
+    with ``root``, every commit from the root to it.
     """
     label = f"git:{rev_range}"
     args = ["git", "-c", "core.quotepath=off", "-c", "diff.noprefix=false",
             "format-patch", "--stdout", "--no-color", "--no-signature", "--thread=shallow"]
-    if ".." not in rev_range:
+    if root:
+        args += ["--root"]
+    elif ".." not in rev_range:
         args += ["-1"]
     args += [rev_range, "--"]
     env = {**os.environ, "GIT_PAGER": "cat", "LC_ALL": "C"}
