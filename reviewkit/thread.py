@@ -29,6 +29,7 @@ patch as a whole, whose patch did not change) is an *unanswered review point*.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, replace
 from typing import Iterable
@@ -36,6 +37,11 @@ from typing import Iterable
 from reviewkit.model import Line, Patch, Reply, Series
 from reviewkit.parse.quotes import Segment, excerpt, segments
 from reviewkit.report import Finding, Remark
+
+# a quoted line found more often than this in the patch is placed only by the
+# line quoted before it (keeps a hostile quote of many repeated lines linear)
+_AMBIGUOUS = 64
+
 
 def _norm(text: str) -> str:
     return "".join(text.split())
@@ -90,20 +96,20 @@ class PatchLines:
                 prev = None if q.startswith("@@ ") else prev
                 continue
             cands = self.by_key.get(keys[i], [])
-            if path is not None:
+            if path is not None and len(cands) <= _AMBIGUOUS:
                 cands = [c for c in cands if self.rows[c].path == path]
             pick = None
-            if prev is not None:
-                follow = [c for c in cands if prev < c
-                          and self.rows[c].hunk == self.rows[prev].hunk]
-                if follow:
-                    pick = follow[0]
+            if prev is not None:  # the first candidate after the previous line, same hunk
+                k = bisect.bisect_right(cands, prev)
+                if k < len(cands) and self.rows[cands[k]].hunk == self.rows[prev].hunk:
+                    pick = cands[k]
             if pick is None and _significant(keys[i][1]):
                 if len(cands) == 1:
                     pick = cands[0]
-                elif len(cands) > 1 and i + 1 < len(lines) and keys[i + 1] is not None:
-                    nxt = set(self.by_key.get(keys[i + 1], []))
-                    ahead = [c for c in cands if c + 1 in nxt]
+                elif 1 < len(cands) <= _AMBIGUOUS and i + 1 < len(lines) \
+                        and keys[i + 1] is not None:
+                    nxt = self.by_key.get(keys[i + 1], [])
+                    ahead = [c for c in cands if _has(nxt, c + 1)]
                     if len(ahead) == 1:
                         pick = ahead[0]
             if pick is not None:
@@ -161,6 +167,11 @@ class PatchLines:
                 out.add(k)
                 k += 1
         return out
+
+
+def _has(sorted_rows: list[int], row: int) -> bool:
+    k = bisect.bisect_left(sorted_rows, row)
+    return k < len(sorted_rows) and sorted_rows[k] == row
 
 
 def _quoted_key(q: str) -> tuple[str, str] | None:

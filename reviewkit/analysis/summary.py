@@ -22,6 +22,9 @@ from reviewkit.engine.cfunc import Function
 
 
 class Graph(Protocol):
+    """What summaries and rules need of a call graph (CallGraph here; the
+    cross-file index of tree mode offers the same)."""
+
     def definitions(self, name: str) -> Sequence[Function]:
         """Every known definition of ``name`` (several for #ifdef variants)."""
         ...
@@ -87,12 +90,31 @@ def _closure(graph: dict[str, set[str]], start: str) -> set[str]:
 class Summaries:
     """Per-function facts over a graph, computed on demand and cached."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, *, stop: frozenset[str] | None = None, depth: int = 6):
         self.graph = graph
         self._reach: dict[tuple[str, frozenset[str]], bool] = {}
+        if stop is None:
+            from reviewkit.analysis.vocab import vocab
+
+            stop = frozenset(e.name for e in vocab().entries())
+        # kernel API is known by its vocabulary category, not by its implementation:
+        # a summary does not descend into it
+        self.stop = stop
+        self.depth = depth
 
     def known(self, name: str) -> bool:
         return bool(self.graph.definitions(name))
+
+    def _callees(self, name: str) -> set[str]:
+        """What ``name`` calls: the graph's own answer when it has one (a cross-file
+        index answers without parsing), else from its definitions."""
+        callees = getattr(self.graph, "callees", None)
+        if callees is not None:
+            return set(callees(name))
+        out: set[str] = set()
+        for f in self.graph.definitions(name):
+            out |= f.callees()
+        return out
 
     def reaches(self, name: str, api: frozenset[str], *, _depth: int = 0,
                 _seen: frozenset[str] = frozenset()) -> bool:
@@ -103,15 +125,13 @@ class Summaries:
         result = False
         if name in api:
             result = True
-        elif name not in _seen and _depth < 12:
+        elif name not in _seen and _depth < self.depth and name not in self.stop:
             seen = _seen | {name}
-            for f in self.graph.definitions(name):
-                for callee in f.callees():
-                    if callee in api or (callee not in seen and self.reaches(
-                            callee, api, _depth=_depth + 1, _seen=seen)):
-                        result = True
-                        break
-                if result:
+            for callee in sorted(self._callees(name)):
+                if callee in api or (callee not in seen and callee not in self.stop
+                                     and self.reaches(callee, api, _depth=_depth + 1,
+                                                      _seen=seen)):
+                    result = True
                     break
         self._reach[key] = result
         return result

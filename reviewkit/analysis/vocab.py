@@ -103,7 +103,8 @@ def _fail(src: str, problem: str) -> NoReturn:
 def load_vocabulary(path: Path) -> Vocabulary:
     src = f"{path.parent.name}/{path.name}"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~15x faster
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise VocabError(f"{src}: cannot be read: {exc}") from None
     if not isinstance(data, dict) or set(data) - {"version", "categories", "pairs"}:

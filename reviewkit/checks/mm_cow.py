@@ -60,11 +60,13 @@ def reuse_by_refcount(ctx: PatchContext):
             fa = of(fc.post)
             if fa is None:
                 continue
-            if any(img.summaries.call_reaches(c.name, V["exclusive-test"]) for c in fa.calls):
-                continue
             added = {ln.new_no for ln in fc.added}
-            for c in fa.calls_to(V["refcount-test"]):
-                if c.line in added and _decides_reuse(fa, c.node, img.summaries):
+            counts = [c for c in fa.calls_to(V["refcount-test"]) if c.line in added]
+            if not counts or any(img.summaries.call_reaches(c.name, V["exclusive-test"])
+                                 for c in fa.calls):
+                continue
+            for c in counts:
+                if _decides_reuse(fa, c.node, img.summaries):
                     yield Hit(line=c.line, path=fc.path, function=fc.name,
                               args={"func": fc.name, "count": c.name})
                     break

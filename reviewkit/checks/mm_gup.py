@@ -30,10 +30,13 @@ class _Call:
 
 
 def _unshare_calls(f: Function) -> list[_Call]:
+    names = vocab()["gup-must-unshare"]
+    if not any(c.name in names for c in f.calls):
+        return []  # the parser's call list answers for most functions of a whole file
     fa = of(f)
     if fa is None:
         return []
-    return [_Call(c.line, c.args) for c in fa.calls_to(vocab()["gup-must-unshare"])]
+    return [_Call(c.line, c.args) for c in fa.calls_to(names)]
 
 
 def _no_vma(call: _Call) -> bool:
@@ -50,10 +53,8 @@ def _gup_fast(graph: CallGraph, name: str) -> bool:
 
 
 def _has_vma(f: Function) -> bool:
-    fa = of(f)
-    if fa is None:
-        return False
-    return any(t.replace(" ", "") == "structvm_area_struct*" for t, _ in fa.params + fa.locals)
+    """A parameter or local of type ``struct vm_area_struct *``."""
+    return any(v.type.replace(" ", "") == "structvm_area_struct*" for v in f.vars())
 
 
 def _slow_context(graph: CallGraph, name: str) -> str | None:
