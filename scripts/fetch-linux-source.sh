@@ -36,6 +36,8 @@ files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
        fs/userfaultfd.c fs/proc/task_mmu.c fs/direct-io.c block/bio.c lib/iov_iter.c
        io_uring/rsrc.c drivers/vfio/vfio_iommu_type1.c drivers/infiniband/core/umem.c
        drivers/gpu/drm/drm_gem.c drivers/media/common/videobuf2/frame_vector.c
+       # checkpatch, which the b4 wiring tests run beside reviewkit through b4's own runner
+       scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch
        # more mature users of GUP, pins, page tables and shmem, none of which the
        # rules were written against: tests/test_precision.py, part held aside
        mm/mlock.c mm/mempolicy.c mm/migrate_device.c mm/hmm.c mm/page_vma_mapped.c

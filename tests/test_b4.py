@@ -75,6 +75,7 @@ def kernel(tmp_path) -> tuple[Path, dict]:
     for name in ("checkpatch.pl", "spelling.txt", "const_structs.checkpatch"):
         if (src.parent / name).is_file():
             shutil.copy2(src.parent / name, r / "scripts" / name)
+    (r / "scripts" / "checkpatch.pl").chmod(0o755)  # b4 runs it only when executable
     (r / "mm" / "gup.c").write_text(GUP_C)
     subprocess.run(["git", "init", "-q", "-b", "master"], cwd=r, check=True, env=env)
     subprocess.run(["git", "add", "."], cwd=r, check=True, env=env)
