@@ -53,6 +53,9 @@ NOT_RUN = {
         "a benchmark: builds archives of thousands of patches and prints figures",
     ".venv/bin/python benchmarks/startup.py [--runs 21]":
         "a benchmark: times whole processes against checkpatch.pl and prints figures",
+    ".venv/bin/python benchmarks/default_fail_on.py":
+        "a measurement over the whole labelled corpus: prints figures and asserts nothing "
+        "(test_corpus covers the same figures)",
     ".venv/bin/python benchmarks/xref.py":
         "a benchmark over the linux-6.1 files: prints timings and asserts nothing",
 }
