@@ -105,6 +105,33 @@ def is_null(node: Node) -> bool:
                                    and text(node) in ("NULL", "0"))
 
 
+def inside(node: Node, outer: Node | None) -> bool:
+    """Whether ``node`` lies within ``outer`` (by source range)."""
+    return outer is not None and outer.start_byte <= node.start_byte and \
+        node.end_byte <= outer.end_byte
+
+
+def is_null_test(node: Node) -> bool:
+    """``!p``, ``p == NULL``, ``if (p)``: ``node`` is tested for NULL, not used."""
+    parent = node.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        node, parent = parent, parent.parent
+    if parent is None:
+        return False
+    if parent.type == "unary_expression" and text(parent.child_by_field_name("operator")) == "!":
+        return True
+    if parent.type == "binary_expression" and text(parent.child_by_field_name(
+            "operator")) in ("==", "!="):
+        other = parent.child_by_field_name("right")
+        if other is not None and other == node:
+            other = parent.child_by_field_name("left")
+        return other is not None and is_null(other)
+    if parent.type in ("if_statement", "while_statement") and parent.child_by_field_name(
+            "condition") == node:
+        return True
+    return False
+
+
 def call_name(node: Node) -> str | None:
     """The called function's name when ``node`` is a direct call."""
     if node.type != "call_expression":

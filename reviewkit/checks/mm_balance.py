@@ -26,18 +26,14 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import FunctionAnalysis, Stmt
 from reviewkit.analysis.summary import Summaries
-from reviewkit.analysis.syntax import (call_args, call_name, identifiers_in, is_null, literals,
-                                       path_of, strip, text, walk)
+from reviewkit.analysis.syntax import (call_args, call_name, inside, is_null, is_null_test,
+                                       literals, path_of, strip, text, walk)
 from reviewkit.analysis.vocab import vocab
-from reviewkit.engine.context import PatchContext
+from reviewkit.engine.cfunc import Function
+from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
 
 _MAX_STEPS = 4000
-
-
-def _inside(node: Node, outer: Node | None) -> bool:
-    return outer is not None and outer.start_byte <= node.start_byte and \
-        node.end_byte <= outer.end_byte
 
 
 def _assigned_to(call: Node) -> str | None:
@@ -85,6 +81,20 @@ def _mentions(node: Node | None, names: set[str]) -> bool:
                     for k in names)):
                 return True
     return False
+
+
+def _changed(ctx: PatchContext) -> Iterator[tuple[FunctionChange, Function, FunctionAnalysis,
+                                                set[int], Summaries | None]]:
+    """Each changed function that still exists and parses, with its added lines
+    and the helper summaries of its file."""
+    for fc, f in ctx.with_post():
+        fa = of(f)
+        added = {ln.new_no for ln in fc.added if ln.new_no is not None}
+        if fa is None or not added:
+            continue
+        img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
+        summaries: Summaries | None = img.summaries if img is not None else None
+        yield fc, f, fa, added, summaries
 
 
 # -- mm/resource-held-on-error-return ---------------------------------------------------
@@ -253,15 +263,7 @@ def resource_held_on_error_return(ctx: PatchContext):
     v = vocab()
     never = v["conditional-acquire"] | v["pin"] | v["gup-get"]
     acquires = frozenset(a for a in v.pairs if a not in never)
-    for fc, f in ctx.with_post():
-        fa = of(f)
-        if fa is None:
-            continue
-        added = {ln.new_no for ln in fc.added}
-        if not added:
-            continue
-        img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
-        summaries = img.summaries if img is not None else None
+    for fc, f, fa, added, summaries in _changed(ctx):
         reported: set[int] = set()
         for c in fa.calls_to(acquires):
             s0 = fa.cfg_node(c.node)
@@ -330,34 +332,10 @@ def _returns_err_ptr(name: str, summaries: Summaries | None) -> bool:
     return True
 
 
-def _null_test(node: Node) -> bool:
-    parent = node.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        node, parent = parent, parent.parent
-    if parent is None:
-        return False
-    if parent.type == "unary_expression" and text(parent.child_by_field_name("operator")) == "!":
-        return True
-    if parent.type == "binary_expression" and text(parent.child_by_field_name("operator")) in (
-            "==", "!="):
-        left, right = parent.child_by_field_name("left"), parent.child_by_field_name("right")
-        other = right if left == node else left
-        return other is not None and is_null(other)
-    return parent.type == "if_statement" and parent.child_by_field_name("condition") == node
-
-
 @check("mm/err-ptr-tested-for-null")
 def err_ptr_tested_for_null(ctx: PatchContext):
     tests = vocab()["err-ptr-test"]
-    for fc, f in ctx.with_post():
-        fa = of(f)
-        if fa is None:
-            continue
-        added = {ln.new_no for ln in fc.added}
-        if not added:
-            continue
-        img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
-        summaries = img.summaries if img is not None else None
+    for fc, f, fa, added, summaries in _changed(ctx):
         for c in fa.calls:
             if not _returns_err_ptr(c.name, summaries):
                 continue
@@ -369,7 +347,7 @@ def err_ptr_tested_for_null(ctx: PatchContext):
             if any(call_name(a) in tests for u in uses for a in _ancestors(u)):
                 continue  # tested for an error somewhere: not this rule's business
             for u in sorted(uses, key=lambda x: x.start_byte):
-                if not _null_test(u):
+                if not is_null_test(u):
                     continue
                 line = fa.line(u)
                 if c.line in added or line in added:
@@ -397,7 +375,7 @@ def _count_names(node: Node) -> set[str]:
     out: set[str] = set()
     skip: list[Node] = [n for n in walk(node) if n.type == "sizeof_expression"]
     for n in walk(node):
-        if n.type in ("identifier", "field_expression") and not any(_inside(n, s) for s in skip):
+        if n.type in ("identifier", "field_expression") and not any(inside(n, s) for s in skip):
             p = path_of(n)
             if p is not None and not text(n).isupper():
                 out.add(p)

@@ -15,36 +15,10 @@ from tree_sitter import Node
 
 from reviewkit.analysis import of
 from reviewkit.analysis.function import FunctionAnalysis, Stmt
-from reviewkit.analysis.syntax import is_null, path_of, strip, text
+from reviewkit.analysis.syntax import inside as _inside, is_null_test as _is_test, path_of, strip
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
-
-
-def _inside(node: Node, outer: Node | None) -> bool:
-    return outer is not None and outer.start_byte <= node.start_byte and \
-        node.end_byte <= outer.end_byte
-
-
-def _is_test(node: Node) -> bool:
-    """``!p``, ``p == NULL``, ``if (p)``: a test of the pointer, not a use of it."""
-    parent = node.parent
-    while parent is not None and parent.type == "parenthesized_expression":
-        node, parent = parent, parent.parent
-    if parent is None:
-        return False
-    if parent.type == "unary_expression" and text(parent.child_by_field_name("operator")) == "!":
-        return True
-    if parent.type == "binary_expression" and text(parent.child_by_field_name(
-            "operator")) in ("==", "!="):
-        other = parent.child_by_field_name("right")
-        if other is not None and other == node:
-            other = parent.child_by_field_name("left")
-        return other is not None and is_null(other)
-    if parent.type in ("if_statement", "while_statement") and parent.child_by_field_name(
-            "condition") == node:
-        return True
-    return False
 
 
 @check("mm/pte-used-after-unmap")
