@@ -20,6 +20,7 @@ from reviewkit import api
 from reviewkit.parse.mbox import join_messages, split_bytes
 from reviewkit.parse.series import RawMessage, build_series
 from reviewkit.parse.trailers import commit_trailers
+from reviewkit.report import DEFAULT_FAIL_ON
 
 TRAILERS = FIXTURES / "trailers"
 EXAMPLE = "examples/zap-shmem-uffd-v4.mbox"
@@ -388,3 +389,40 @@ def test_summary_line_counts_every_finding():
            for ln in lines[:-1]]
     assert [int(x) for x in m.groups()] == [sev.count("ERROR"), sev.count("WARNING"),
                                             sev.count("INFO")]
+
+
+# -- what the default --fail-on counts on real patches -------------------------------------
+
+def test_a_hugetlb_entry_dirtied_unconditionally_is_not_the_read_only_dirty_pte_bug():
+    # merged, never blamed: UFFDIO_COPY_MODE_WP for hugetlb always sets the huge pte
+    # dirty; hugetlb GUP never reads a dirty bit as "COW already broken"
+    clean = review(CORPUS / "clean" / "hugetlb-uffd-copy-mode-wp.eml")
+    assert "mm/dirty-pte-mkdirty-unconditional" not in [f.rule for f in clean.findings]
+    assert clean.at_or_above(DEFAULT_FAIL_ON) == []
+    # the real positive (CVE-2022-2590): a pte of a page-cache page made dirty however
+    # it is mapped
+    buggy = review(CORPUS / "buggy" / "shmem-mfill-pte-dirty.eml")
+    assert [(f.path, f.line, f.severity) for f in buggy.findings
+            if f.rule == "mm/dirty-pte-mkdirty-unconditional"] == [
+        ("mm/userfaultfd.c", 72, "warning")]
+
+
+def test_a_skip_sense_zap_helper_is_a_naming_note_that_does_not_fail_a_run():
+    path = CORPUS / "clean" / "zap-skip-check-mapping-helper.eml"
+    rep = review(path)
+    (f,) = [f for f in rep.findings if f.rule == "mm/zap-details-skip-helper-sense"]
+    assert (f.severity, f.path, f.function) == ("info", "include/linux/mm.h",
+                                                "zap_skip_check_mapping")
+    assert rep.at_or_above(DEFAULT_FAIL_ON) == []
+    assert run_cli("review", str(path), "-f", "terse").returncode == 0
+    assert run_cli("review", str(path), "-f", "terse", "--fail-on", "info").returncode == 1
+
+
+def test_no_bundled_rule_declares_an_error_it_cannot_report():
+    # the engine reports an error only at high confidence; a manifest that declares
+    # error at a lower confidence would be reported as a warning on every hit
+    rs = api.ruleset()
+    declared = [(r.id, str(r.severity), str(r.confidence)) for r in rs.rules]
+    assert [d for d in declared if d[1] == "error" and d[2] != "high"] == []
+    assert ("mm/cow-fork-shares-pinned-page", "warning", "medium") in declared
+    assert ("mm/zap-details-deref-unchecked", "warning", "medium") in declared
