@@ -101,6 +101,38 @@ def test_a_whole_series_with_a_missing_patch_still_warns(tmp_path):
                                                       "series/cover-letter-missing")]
 
 
+@pytest.mark.parametrize("slug,expected", [
+    # stand-alone vN patches: the changelog is expected below '---'
+    ("hugetlb-mcopy-temp-page", [("series/changelog-missing", "info", None)]),  # none there
+    ("gup-longterm-error-leaves-pins", []),   # "Changes for v2:"
+    ("mprotect-softdirty-inverted", []),      # "v2 -> v3:"
+])
+def test_a_stand_alone_revision_without_a_changelog_is_a_note(slug, expected):
+    rep = review(CORPUS / "buggy" / f"{slug}.eml")
+    assert rep.series.version > 1 and rep.series.total in (None, 1)
+    assert [(f.rule, f.severity, f.patch) for f in rep.findings
+            if f.rule.startswith("series/")] == expected
+
+
+def test_a_cover_letter_without_a_changelog_is_a_note(tmp_path):
+    msgs = seed_messages()
+    cover = msgs[0]
+    # the v4 cover letter keeps its history under "v4:", "v3:", "v2:"
+    head, rest = cover.split(b"\nv4:\n", 1)
+    cut = head + b"\n" + rest[rest.index(b"===== v1 cover letter"):]
+    whole = review(_mbox(tmp_path / "with.mbox", msgs))
+    assert "series/changelog-missing" not in [f.rule for f in whole.findings]
+    rep = review(_mbox(tmp_path / "without.mbox", [cut] + msgs[1:]))
+    assert [(f.severity, f.patch) for f in rep.findings
+            if f.rule == "series/changelog-missing"] == [("info", 0)]
+    assert rep.at_or_above(DEFAULT_FAIL_ON) == whole.at_or_above(DEFAULT_FAIL_ON)
+
+
+def _mbox(path, msgs):
+    path.write_bytes(join_messages(msgs))
+    return path
+
+
 def test_b4_am_output_on_stdin_draws_no_cover_letter_warning(tmp_path):
     """b4 am -o - leaves the cover letter out: the patches alone are not a defect."""
     from loreserver import Archive, LoreServer
