@@ -9,9 +9,11 @@ largest series, not the archive.
 A SQLite state file in the output directory remembers, per series (keyed by
 the Message-ID of its newest revision), the hash of its messages and of the
 rule pack, and the row it got: a rerun reviews only what is new or changed.
-Every page is written beside and renamed into place, and the state is
-committed series by series, so an interrupted run leaves the directory and
-the state consistent and the next run finishes the work.
+Every page is written beside and renamed into place before the state records
+it (in batches, one transaction each; what a killed run did not record is
+reviewed again), so an interrupted run leaves the directory and the state
+consistent and the next run finishes the work.  The index is written from the
+state, row by row: the main process holds no row of it.
 """
 
 from __future__ import annotations
