@@ -13,7 +13,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+import importlib
 from pathlib import Path
 from typing import NoReturn
 
@@ -93,7 +93,9 @@ def _applies(paths: tuple[str, ...], excluded: tuple[str, ...], path: str) -> bo
 
 
 def rules_dir() -> Path:
-    return Path(str(resources.files("reviewkit.rules")))
+    # the package's own directory (as importlib.resources.files finds it, without
+    # importing importlib.resources, zipfile and tempfile on every start-up)
+    return Path(importlib.import_module("reviewkit.rules").__file__).parent
 
 
 def _fail(src: str, problem: str) -> NoReturn:
