@@ -95,7 +95,7 @@ def _applies(paths: tuple[str, ...], excluded: tuple[str, ...], path: str) -> bo
 def rules_dir() -> Path:
     # the package's own directory (as importlib.resources.files finds it, without
     # importing importlib.resources, zipfile and tempfile on every start-up)
-    return Path(importlib.import_module("reviewkit.rules").__file__).parent
+    return Path(str(importlib.import_module("reviewkit.rules").__file__)).parent
 
 
 def _fail(src: str, problem: str) -> NoReturn:

@@ -16,7 +16,7 @@ import jinja2
 def templates_dir() -> Path:
     # the package's own directory (as importlib.resources.files finds it, without
     # importing importlib.resources, zipfile and tempfile on every start-up)
-    return Path(importlib.import_module("reviewkit.templates").__file__).parent
+    return Path(str(importlib.import_module("reviewkit.templates").__file__)).parent
 
 
 def _bytecode_cache(name: str = "templates") -> jinja2.BytecodeCache | None:
