@@ -204,6 +204,18 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
                     complete=True, syntax=(node, first, frozenset(), tree))
 
 
+def closed_in_view(f: Function) -> bool:
+    """Whether a function parsed from a fragment really ends there: its body's closing
+    brace is in the text, at the start of a line (not one tree-sitter made up)."""
+    if f.syntax is None:
+        return False
+    body = f.syntax[0].child_by_field_name("body")
+    if body is None or body.child_count == 0:
+        return False
+    last = body.children[-1]
+    return last.type == "}" and not last.is_missing and last.start_point[1] == 0
+
+
 def parse_functions(text: str, first_line: int = 1) -> list[Function]:
     """Every function definition in a C source text (including inside #ifdef blocks).
 
@@ -473,6 +485,7 @@ _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|\'(?:[^\'\\]|\\.)*\'?|/\*|//')
 _COMMENT_BODY = re.compile(r"^\*(?:\s|$|/)")
 _CONTROL = re.compile(r"^(?:\}\s*)?(?:(?:if|for|while|switch)\s*\(|else\b|do\b)")
 _MACRO_HEAD = re.compile(r"^[A-Za-z_]\w*\s*\(")
+_DO = re.compile(r"^\s*(?:\}\s*)?do\b")
 _CASE = re.compile(r"^(?:case\b|default\s*:)")
 _LABEL = re.compile(r"^[A-Za-z_]\w*\s*:(?!:)")
 _CONTINUES = ("&&", "||", "?", "|", ".", "->", "+", ":")
@@ -525,6 +538,7 @@ class _Run:
     start: int = 1  # block depth before the first line
     end: int = 1  # block depth after the last line
     body_first: bool = False  # the run opens with the body of an unseen if/for/while
+    label_last: bool = False  # the run ends with a label (or case) its statement unseen
     before: list[int] = field(default_factory=list)  # per line: depth before it, from start
 
     @property
@@ -549,7 +563,7 @@ def _indent(text: str, spaces_per_level: int) -> int:
     return level + col // spaces_per_level
 
 
-def _prepare_run(run: _Run) -> None:
+def _prepare_run(run: _Run, signature: bool = False) -> None:
     lines = run.lines
     k = 0
     head = 0  # leading lines that close a comment opened above the hunk
@@ -592,9 +606,26 @@ def _prepare_run(run: _Run) -> None:
                 run.keep[i] = False
     # a statement the hunk leaves unfinished: completed so it parses
     last = next((i for i in range(len(lines) - 1, -1, -1) if run.code[i].strip()), None)
-    if last is None or _ends_statement(run.code[last]):
+    # parentheses still open at the end (a for header cut after its first ";")
+    p = 0
+    opened_at = None
+    for i, c in enumerate(run.code):
+        for ch in c:
+            if ch == "(":
+                if p == 0:
+                    opened_at = i
+                p += 1
+            elif ch == ")":
+                p = max(p - 1, 0)
+    if last is not None and p == 0 and (_LABEL.match(run.code[last].strip())
+                                        or _CASE.match(run.code[last].strip())) \
+            and run.code[last].rstrip().endswith(":"):
+        run.label_last = True
+    if last is None or (p == 0 and _ends_statement(run.code[last])):
         return
-    start = last
+    if signature and not any("{" in c for c in run.code):
+        return  # the signature, whose body opens out of view
+    start = opened_at if p > 0 and opened_at is not None else last
     while start > 0:
         prev = next((i for i in range(start - 1, -1, -1) if run.code[i].strip()), None)
         if prev is None or _ends_statement(run.code[prev]):
@@ -608,8 +639,14 @@ def _prepare_run(run: _Run) -> None:
             run.keep[i] = False
         return
     done = ""
+    if stmt.startswith("for") and depth > 0:
+        head = stmt[stmt.index("(") + 1:]
+        semis = head.count(";")
+        if semis < 2:
+            done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ";" * (2 - semis)
+        stmt += done
     if depth > 0:
-        done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ")" * depth
+        done += (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ")" * depth
     elif stmt[-1] in _OPERAND_MISSING:
         done = UNSEEN
     if _CONTROL.match(stmt) or (_MACRO_HEAD.match(stmt) and "=" not in stmt
@@ -772,14 +809,34 @@ def _build_partial(p: _Partial) -> Function | None:
     tabs = any(t.startswith("\t") for t in known.values())
     spaces = 8 if tabs else 4
     for i, run in enumerate(runs):
-        _prepare_run(run)
+        _prepare_run(run, signature=(i == 0 and sig_text is None))
         _place_run(run, spaces, opens_function=(i == 0 and sig_text is None))
     synthetic: set[int] = set()
     text_by_line: dict[int, str] = {}
     for run in runs:
         for (n, t), keep in zip(run.lines, run.keep):
             text_by_line[n] = t if keep else ""
+    # which open blocks are do-loops (closed out of view by "} while (...);")
+    do_at: dict[int, bool] = {}
+
+    def track(run: _Run) -> None:
+        for c, rel in zip(run.code, run.before):
+            d = run.start + rel
+            is_do = _DO.match(c) is not None
+            for ch in c:
+                if ch == "{":
+                    d += 1
+                    do_at[d] = is_do
+                    is_do = False
+                elif ch == "}":
+                    d -= 1
+
+    def closes(frm: int, to: int) -> str:
+        return " ".join("} while (" + UNSEEN + ");" if do_at.get(k) else "}"
+                        for k in range(frm, to, -1))
+
     unseen: list[tuple[int, int]] = []
+    track(runs[0])
     for j, (a, b) in enumerate(zip(runs, runs[1:]), 1):
         tokens = ["*/"] if a.in_comment else []
         if a.completion:
@@ -787,7 +844,7 @@ def _build_partial(p: _Partial) -> Function | None:
         if a.end >= 1:
             tokens.append(_UNSEEN_STMT)
         if b.start < a.end:
-            tokens.append("}" * (a.end - b.start))
+            tokens.append(closes(a.end, b.start))
             if b.start >= 1:
                 tokens.append(_UNSEEN_STMT)
         elif b.start > a.end:
@@ -795,6 +852,9 @@ def _build_partial(p: _Partial) -> Function | None:
             tokens.append(_UNSEEN_STMT)
         if b.body_first:
             tokens.append("if (" + UNSEEN + ")")
+        for k in range(a.end + 1, b.start + 1):
+            do_at[k] = False  # opened out of view; a "do {" one is closed in view
+        track(b)
         text_by_line[a.last + 1] = " ".join(tokens)
         synthetic.add(a.last + 1)
         unseen.append((a.last + 1, b.first - 1))
@@ -818,8 +878,10 @@ def _build_partial(p: _Partial) -> Function | None:
     tokens = ["*/"] if tail.in_comment else []
     if tail.completion:
         tokens.append(tail.completion)
+    if tail.label_last:
+        tokens.append(";")
     if tail.end > 0:
-        tokens.append("}" * tail.end)
+        tokens.append(closes(tail.end, 0))
     if tokens:
         text_lines.append(" ".join(tokens))
         synthetic.add(hi + 1)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator
 
-from reviewkit.engine.cfunc import (Function, continued_hunks, parse_functions,
-                                    partial_functions)
+from reviewkit.engine.cfunc import (Function, closed_in_view, continued_hunks,
+                                    parse_functions, partial_functions)
 from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
 
 C_SUFFIXES = (".c", ".h")
@@ -74,8 +74,9 @@ class FileImage:
             for seq in per_hunk:
                 if not seq or not any(t.startswith("}") for _, t in seq):
                     continue  # no function ends in this hunk, so none is whole here
-                funcs.extend(parse_functions("\n".join(t for _, t in seq),
-                                             first_line=seq[0][0]))
+                funcs.extend(f for f in parse_functions("\n".join(t for _, t in seq),
+                                                        first_line=seq[0][0])
+                             if closed_in_view(f))
             whole = [(f.start, f.end) for f in funcs]
             headers = [h.section for h in hunks]
             # git names a hunk's function from the pre-image: which hunks go on with
