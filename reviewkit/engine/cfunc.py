@@ -643,7 +643,9 @@ def _prepare_run(run: _Run, signature: bool = False) -> None:
         head = stmt[stmt.index("(") + 1:]
         semis = head.count(";")
         if semis < 2:
-            done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ";" * (2 - semis)
+            # the loop's condition is out of view, not absent
+            done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + \
+                (";" + UNSEEN + ";" if semis == 0 else " " + UNSEEN + ";")
         stmt += done
     if depth > 0:
         done += (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ")" * depth
@@ -839,9 +841,14 @@ def _build_partial(p: _Partial) -> Function | None:
     track(runs[0])
     for j, (a, b) in enumerate(zip(runs, runs[1:]), 1):
         tokens = ["*/"] if a.in_comment else []
-        if a.completion:
+        head_open = a.completion.endswith(" " + _UNSEEN_STMT) and b.start > a.end
+        if head_open:
+            # an if/for/while head cut off at the hunk's end whose block the next hunk
+            # is inside: that block is its body
+            tokens.append(a.completion[:-len(_UNSEEN_STMT) - 1])
+        elif a.completion:
             tokens.append(a.completion)
-        if a.end >= 1:
+        if a.end >= 1 and not head_open:
             tokens.append(_UNSEEN_STMT)
         if b.start < a.end:
             tokens.append(closes(a.end, b.start))
