@@ -640,8 +640,8 @@ def _prepare_run(run: _Run, signature: bool = False) -> None:
         return
     done = ""
     if stmt.startswith("for") and depth > 0:
-        head = stmt[stmt.index("(") + 1:]
-        semis = head.count(";")
+        inside = stmt[stmt.index("(") + 1:]
+        semis = inside.count(";")
         if semis < 2:
             # the loop's condition is out of view, not absent
             done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + \
