@@ -22,7 +22,9 @@ exact interpreter (its version, build and ``re`` engine):
 
 Entries are keyed by their full input, so a changed pattern or class is
 simply a miss.  The file is written, atomically, only when a run added
-entries, and read only from a directory and file the current user owns and
+entries (past MAX_PATTERNS or MAX_CODES entries, with only those that run
+used: patterns made from input do not pile up in a file every run reads), and
+read only from a directory and file the current user owns and
 nobody else can write (it holds code); anything odd (no cache directory, a
 truncated or foreign file) leaves Python's own behaviour in place.
 ``REVIEWKIT_NO_STARTCACHE=1`` turns the cache off.  Library users (``import
@@ -37,13 +39,15 @@ import stat
 import sys
 
 _FORMAT = b"reviewkit-startcache-1\n"
-# bounds on what one file holds: patterns built from input at run time are not kept
-# for ever (a full cache is still used, it just stops growing)
-MAX_PATTERNS = 2000
-MAX_CODES = 2000
+# bounds on what one file holds (it is read whole by every run): past them, a run
+# that adds entries keeps only those it used itself
+MAX_PATTERNS = 800
+MAX_CODES = 800
 
 _regexes: dict = {}  # (is_bytes, pattern, flags) -> the arguments of _sre.compile after pattern
 _codes: dict = {}  # source text -> code object
+_used_regexes: set = set()  # the keys this run used or added
+_used_codes: set = set()
 _added = False
 _installed = False
 
@@ -106,8 +110,12 @@ def _load(path: str) -> None:
 def _save(path: str) -> None:
     if not _added:
         return
+    regexes, codes = _regexes, _codes
+    if len(regexes) > MAX_PATTERNS or len(codes) > MAX_CODES:
+        regexes = {k: v for k, v in regexes.items() if k in _used_regexes}
+        codes = {k: v for k, v in codes.items() if k in _used_codes}
     try:
-        payload = marshal.dumps((_regexes, _codes))
+        payload = marshal.dumps((regexes, codes))
     except ValueError:  # something marshal cannot hold: keep nothing
         return
     directory = os.path.dirname(path)
@@ -159,6 +167,7 @@ def _cached_regex_compiler(compiler):
         key = (type(p) is bytes, p, flags)
         args = _regexes.get(key)
         if args is not None:
+            _used_regexes.add(key)
             return _sre.compile(p, *args)
         with lock:  # the recorder replaces _sre in the compiler module meanwhile
             recorder = _Recorder(compiler._sre)
@@ -168,11 +177,12 @@ def _cached_regex_compiler(compiler):
             finally:
                 compiler._sre = recorder._sre
         got = recorder.args
-        if got is not None and got[0] is p and len(got) == 6 and len(_regexes) < MAX_PATTERNS:
+        if got is not None and got[0] is p and len(got) == 6:
             # as plain data (the opcodes are int subclasses, which marshal does not hold)
             flags_, code, groups, groupindex, indexgroup = got[1:]
             _regexes[key] = (int(flags_), [int(c) for c in code], int(groups),
                              {str(k): int(v) for k, v in groupindex.items()}, tuple(indexgroup))
+            _used_regexes.add(key)
             _added = True
         return pattern
 
@@ -190,10 +200,9 @@ def _cached_exec():
         code = _codes.get(source)
         if code is None:
             # as exec() compiles a string (the caller, dataclasses, has no __future__ flags)
-            code = compile(source, "<string>", "exec", dont_inherit=True)
-            if len(_codes) < MAX_CODES:
-                _codes[source] = code
-                _added = True
+            code = _codes[source] = compile(source, "<string>", "exec", dont_inherit=True)
+            _added = True
+        _used_codes.add(source)
         return builtin_exec(code, globals, locals)
 
     return exec_

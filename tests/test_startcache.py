@@ -144,3 +144,23 @@ def test_the_review_is_the_same_with_the_cache_cold_warm_and_off(tmp_path):
     warm = review()
     assert off == cold == warm
     assert off[0] == 1 and json.loads(off[1])["findings"]
+
+
+def test_a_full_cache_keeps_what_the_run_that_adds_to_it_used(tmp_path):
+    probe(tmp_path)
+    script = (
+        "import re, sys\n"
+        "from reviewkit import startcache\n"
+        "startcache.install()\n"
+        "startcache.MAX_PATTERNS = 1\n"
+        "re.compile(r'only (this|one) [a-z]+ pattern')\n"
+        "print(len(startcache._regexes), len(startcache._used_regexes))\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("REVIEWKIT_NO_STARTCACHE", None)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    held, used = map(int, proc.stdout.split())
+    assert held > used >= 1
+    # the next run reads only what that run used (its own pattern among them)
+    assert probe(tmp_path)["loaded"] == used
