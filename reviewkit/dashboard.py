@@ -476,8 +476,12 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     bar = None
     try:
         if jobs > 1:
+            import gc
             import multiprocessing
 
+            # what is loaded now (modules, the rule set) lives as long as the run: the
+            # workers' collector need not walk it again after every few series
+            gc.freeze()
             # started before the input is read, so that no worker holds the archive's
             # header index: each gets its series' messages (byte ranges) in its task
             pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
@@ -525,6 +529,9 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             else:
                 pool.close()
             pool.join()
+            import gc
+
+            gc.unfreeze()
         try:
             if out.interrupted:  # what is done is kept: its pages are written
                 state.flush()
