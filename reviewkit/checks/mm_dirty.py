@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from reviewkit.analysis import of
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
+from reviewkit.analysis.syntax import identifiers_in, literals, strip, text
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import FileChange, FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -200,3 +201,39 @@ def _holds_page(fa: FunctionAnalysis) -> bool:
         if "struct" in words and ("page" in words or "folio" in words) and "*" in t:
             return True
     return bool(fa.calls_to(vocab()["page-of-entry"]))
+
+
+def _tests_soft_dirty(fa: FunctionAnalysis, atom) -> bool:
+    """The atom of a condition is made from the soft-dirty bit (or VM_SOFTDIRTY)
+    and not from the hardware dirty bit."""
+    V = vocab()
+    names: set[str] = set()
+    for o in fa.origins(atom):
+        names.update(identifiers_in(o))
+    return bool(names & V["soft-dirty-test"]) and not names & V["entry-dirty-test"]
+
+
+@check("mm/dirty-mkdirty-for-soft-dirty")
+def mkdirty_for_soft_dirty(ctx: PatchContext):
+    # the hardware dirty bit set on the branch where the soft-dirty bit holds: the
+    # two bits were confused (a branch that sets both is left alone)
+    V = vocab()
+    mkdirty, mark = V["entry-mkdirty"], V["soft-dirty-mark"]
+    for _, fc in _changes(ctx):
+        post = of(fc.post)
+        if post is None:
+            continue
+        marks = post.calls_to(mark)
+        for c in _on(post, mkdirty, _new_lines(fc)):
+            for g in post.guards(c.node):
+                if g.kind in ("loop", "case"):
+                    continue
+                if not any(lit.polarity and lit.necessary and _tests_soft_dirty(post, lit.node)
+                           for lit in literals(g.cond, g.polarity)):
+                    continue
+                if any(any(h.cond == g.cond for h in post.guards(m.node)) for m in marks):
+                    break  # the branch sets the soft-dirty bit as well: both on purpose
+                yield Hit(line=c.line, path=fc.path, function=fc.name,
+                          args={"func": fc.name, "call": c.name, "guard": text(strip(g.cond))},
+                          confidence=Confidence.LOW if post.context_unseen(c.node) else None)
+                break
