@@ -188,3 +188,23 @@ def test_mbox_writer_is_the_inverse_of_the_splitter():
     data = join_messages(msgs)
     assert b"\n>From the top\n>>From a quote\n>>>From deeper\n" in data
     assert [m for _, m in split_bytes(data)] == msgs
+
+
+def test_diff_of_two_trees_is_read_with_one_component_stripped():
+    # Hugh Dickins' fixes diff two unpacked trees: "--- 5.18-rc1/mm/shmem.c" /
+    # "+++ linux/mm/shmem.c" is mm/shmem.c, as `patch -p1` applies it
+    raw = (Path(__file__).parent.parent / "corpus/fix/tmpfs-read-zero-page-to-pipes.eml").read_bytes()
+    series = build_series([RawMessage(data=raw, origin="fix.eml")])
+    paths = [f.path for p in series.patches for f in p.files]
+    assert paths == ["mm/filemap.c", "mm/shmem.c"]
+
+
+@pytest.mark.parametrize("old, new, want", [
+    ("a/mm/gup.c", "b/mm/gup.c", "mm/gup.c"),
+    ("6.1/include/linux/mm.h", "linux/include/linux/mm.h", "include/linux/mm.h"),
+    ("mm/gup.c", "mm/gup.c", "mm/gup.c"),  # already at the tree's top (-p0)
+])
+def test_diff_paths_are_stripped_as_patch_p1(old, new, want):
+    text = f"--- {old}\n+++ {new}\n@@ -1,1 +1,1 @@\n-a\n+b\n"
+    files, _ = parse_diff(text)
+    assert [f.path for f in files] == [want]

@@ -115,6 +115,13 @@ def strip_signature(lines: list[str]) -> list[str]:
     return lines
 
 
+# the top-level directories and files of the kernel tree
+_TOP_LEVEL = frozenset({
+    "Documentation", "LICENSES", "arch", "block", "certs", "crypto", "drivers", "fs",
+    "include", "init", "io_uring", "ipc", "kernel", "lib", "mm", "net", "rust", "samples",
+    "scripts", "security", "sound", "tools", "usr", "virt"})
+
+
 def _clean_path(path: str | None) -> str | None:
     if path is None:
         return None
@@ -126,6 +133,13 @@ def _clean_path(path: str | None) -> str | None:
     path = path.split("\t", 1)[0]
     if path.startswith(("a/", "b/")):
         path = path[2:]
+    else:
+        # patch -p1, as the kernel's patches are applied: "linux/mm/gup.c" or
+        # "5.8-rc7/mm/gup.c" (a diff of two unpacked trees) is mm/gup.c.  A path
+        # already starting at the tree's top (-p0) is kept.
+        first, sep, rest = path.partition("/")
+        if sep and rest and first not in _TOP_LEVEL:
+            path = rest
     # quilt: "a/mm/gup.c~patch-name" is the pre-image of mm/gup.c
     if "~" in path:
         path = path.split("~", 1)[0]
