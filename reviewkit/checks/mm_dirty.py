@@ -8,13 +8,13 @@ is wrong — the pattern later exploited as CVE-2022-2590.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from reviewkit.analysis import of
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
 from reviewkit.analysis.vocab import vocab
+from reviewkit.engine.cfunc import identifiers
 from reviewkit.engine.context import FileChange, FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
 
@@ -42,10 +42,7 @@ def _may_call(lines, img, api, own: str | None) -> bool:
         return True
     names = set(api) | {g.name for g in img.functions}
     return any(w in names and (w != own or ln.text[:1] in " \t")
-               for ln in lines for w in _WORD.findall(ln.text))
-
-
-_WORD = re.compile(r"[A-Za-z_]\w*")
+               for ln in lines for w in identifiers(ln.text))
 
 
 def _on(fa: FunctionAnalysis, names, lines: set[int]):

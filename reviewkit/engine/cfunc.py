@@ -51,6 +51,11 @@ def code(text: str) -> str:
 
 
 
+def identifiers(text: str) -> frozenset[str]:
+    """Every identifier-like word of a text (comments and strings included)."""
+    return frozenset(_IDENT.findall(text))
+
+
 def blank_attributes(text: str) -> str:
     return _ATTRS.sub(lambda m: " " * len(m.group(0)), text)
 
