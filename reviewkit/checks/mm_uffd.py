@@ -14,7 +14,9 @@ Decided from the call structure: an assertion macro (vocabulary: assert) whose
 condition contains a VMA userfaultfd test (vocabulary: uffd-vma-test).
 
 mm/uffd-fork-wp-decided-on-parent and mm/uffd-fork-entry-undecided: the
-uffd-wp state fork copies into the child (see the section below).
+uffd-wp state fork copies into the child; mm/uffd-wp-accessor-kind: the
+uffd-wp accessor family against the kind of entry it is given;
+mm/uffd-zap-marker-lost: the marker a zap must leave (sections below).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from reviewkit.analysis.function import CallSite, FunctionAnalysis
 from reviewkit.analysis.syntax import call_args, call_name, path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Confidence, Hit, check
+from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
 
 @check("mm/uffd-state-asserted")
@@ -92,13 +94,13 @@ class _Copy:
         for c in fa.calls_to(v["rmap-try-dup"]):
             if c.args:
                 self.lookups.append((c, path_of(c.args[-1]) or ""))
-        for _, p in self.lookups:
-            if p:
-                self.vmas.add(p)
+        for _, lp in self.lookups:
+            if lp:
+                self.vmas.add(lp)
         for n in walk(fa.node):
             if n.type == "field_expression":
-                p = path_of(n)
-                base = _field_base(p, _OWNER) or _field_base(p, _FLAGS)
+                fp = path_of(n)
+                base = _field_base(fp, _OWNER) or _field_base(fp, _FLAGS)
                 if base:
                     self.vmas.add(base)
         # tables entries are read from: *P, ptep_get(P)
@@ -109,12 +111,13 @@ class _Copy:
                 if parent is not None and parent.type == "assignment_expression" and \
                         parent.child_by_field_name("left") == n:
                     continue
-                p = path_of(n.child_by_field_name("argument"))
-                if p:
-                    self.read.add(p)
+                rp = path_of(n.child_by_field_name("argument"))
+                if rp:
+                    self.read.add(rp)
         for c in fa.calls_to(v["entry-read"]):
-            if c.args and path_of(c.args[0]):
-                self.read.add(path_of(c.args[0]))
+            rp = path_of(c.args[0]) if c.args else None
+            if rp:
+                self.read.add(rp)
         # entry writes: set_*_at(owner, addr, table, value); wrprotects of a table
         self.writes = [c for c in fa.calls_to(v["entry-set"]) if len(c.args) >= 4]
         self.table_ops = self.writes + [c for c in fa.calls_to(v["entry-wrprotect"])
@@ -295,3 +298,237 @@ def fork_entry_undecided(ctx: PatchContext):
                       if fa.context_unseen(w.node) else Confidence.MEDIUM,
                       args={"func": f.name, "write": w.text, "decision": text(strip(d[1].cond)),
                             "clear": d[0].name, "line": fa.line(d[1].cond)})
+
+
+# -- uffd-wp accessors and the kind of entry they are given --------------------------------
+#
+# The uffd-wp bit of a present entry is a hardware-entry bit (pte_mkuffd_wp());
+# in a swap, migration or device-private entry it is a bit of the software swap
+# format (pte_swp_mkuffd_wp()).  Using one family on the other kind sets a bit
+# that means something else there (part of the swap offset) and leaves the
+# protection unrecorded.  The kind of a value is found from its reaching
+# definition: made by swp_entry_to_pte()/make_pte_marker(), or by mk_pte().
+
+SWAP, PRESENT = "swap", "present"
+
+
+def _block_encloses(def_node: Node, node: Node) -> bool:
+    """Whether the block the definition's statement sits in also holds ``node``
+    (so the definition runs before ``node`` on every path through that block)."""
+    n: Node | None = def_node
+    while n is not None and n.type != "compound_statement":
+        if n.type in ("if_statement", "while_statement", "for_statement", "do_statement",
+                      "switch_statement", "conditional_expression", "case_statement"):
+            return False  # the definition is itself conditional
+        n = n.parent
+    return n is not None and n.start_byte <= node.start_byte < n.end_byte
+
+
+def _kind(fa: FunctionAnalysis, expr: Node, depth: int = 0) -> str | None:
+    """SWAP or PRESENT when every definition of ``expr`` that can reach it makes
+    that kind of entry; None when any is unknown."""
+    v = vocab()
+    e = strip(expr)
+    if depth > 6:
+        return None
+    if e.type == "call_expression":
+        name = call_name(e)
+        if name in v["swap-entry-make"]:
+            return SWAP
+        if name in v["present-entry-make"]:
+            return PRESENT
+        args = call_args(e)
+        if args and name in v.union("uffd-wp-present", "uffd-wp-swap", "entry-transform",
+                                    "entry-mkdirty", "entry-wrprotect"):
+            return _kind(fa, args[0], depth + 1)
+        return None
+    p = path_of(e)
+    if p is None or e.type not in ("identifier", "field_expression"):
+        return None
+    before = [d for d in fa.defs_of(p) if d.node.end_byte <= e.start_byte]
+    last = max((i for i, d in enumerate(before) if _block_encloses(d.node, e)), default=None)
+    if last is None:
+        return None
+    kinds = set()
+    for d in before[last:]:
+        if d.value is None or d.kind not in ("init", "assign"):
+            return None
+        kinds.add(_kind(fa, d.value, depth + 1))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+@check("mm/uffd-wp-accessor-kind")
+def uffd_wp_accessor_kind(ctx: PatchContext):
+    v = vocab()
+    present, swap = v["uffd-wp-present"], v["uffd-wp-swap"]
+    for fc, f in ctx.with_post():
+        fa = of(f)
+        if fa is None:
+            continue
+        added = {ln.new_no for ln in fc.added}
+        for c in fa.calls_to(present | swap):
+            if c.line not in added or not c.args:
+                continue
+            kind = _kind(fa, c.args[0])
+            want = PRESENT if c.name in present else SWAP
+            if kind is None or kind == want:
+                continue
+            yield Hit(line=c.line, path=fc.path, function=f.name,
+                      args={"func": f.name, "call": c.name, "value": text(c.args[0]),
+                            "kind": "a swap, migration or marker entry" if kind == SWAP
+                            else "a present entry",
+                            "accessor": "a present entry" if want == PRESENT
+                            else "a swap entry"})
+
+
+# -- zap: the uffd-wp marker a cleared file-backed entry must leave ---------------------------
+#
+# Zapping an entry of a file-backed (shmem, hugetlbfs) VMA registered for uffd-wp
+# loses the protection with the entry: the next access refaults from the page
+# cache without a uffd-wp fault.  The zap therefore leaves a uffd-wp pte marker
+# (pte_install_uffd_wp_if_needed(), or set_*_at(make_pte_marker())) unless the
+# caller asked for markers to go (ZAP_FLAG_DROP_MARKER: munmap, truncation).
+
+_ZAP_TYPES = ("zap_details", "mmu_gather")  # vocabulary: vma-type
+
+
+def _mentions(node: Node, names: frozenset[str]) -> bool:
+    return any((n.type == "identifier" and text(n) in names) or call_name(n) in names
+               for n in walk(node))
+
+
+def _touched(diff) -> set[int]:
+    """New-side lines the patch adds, and the lines either side of what it removes."""
+    out: set[int] = set()
+    for h in diff.hunks:
+        pending, last = False, None
+        for ln in h.lines:
+            if ln.kind == "-":
+                pending = True
+                continue
+            if ln.new_no is None:
+                continue
+            if ln.kind == "+":
+                out.add(ln.new_no)
+            if pending:
+                out.add(ln.new_no)
+                if last is not None:
+                    out.add(last)
+                pending = False
+            last = ln.new_no
+    return out
+
+
+@check("mm/uffd-zap-marker-lost")
+def zap_marker_lost(ctx: PatchContext):
+    v = vocab()
+    clears = v["zap-entry-clear"]
+    install = v["uffd-wp-marker-install"]
+    decided = v.union("uffd-wp-entry-test", "zap-drop-marker", "uffd-vma-test", "marker-test")
+    anon = v.union("anon-test", "anon-vma-test")
+    writes = v["entry-set"]
+    api = v.union(*v.categories)
+    reads = v["entry-read"]
+    for fchange in ctx.files:
+        img = fchange.post
+        if img is None:
+            continue
+        summaries = img.summaries
+        touched = _touched(fchange.diff)
+        for fc in fchange.functions:
+            f = fc.post
+            fa = of(f)
+            if f is None or fa is None:
+                continue
+            types = {z for t, _ in fa.params + fa.locals for z in _ZAP_TYPES if _typed(t, z)}
+            if not types:
+                continue
+            # a zap that handles file-backed VMAs: it takes zap_details, or knows
+            # about dropping markers; with only an mmu_gather the VMA may be known
+            # anonymous by the caller (MADV_FREE), so the finding is only info
+            unmap = _ZAP_TYPES[0] in types or _mentions(fa.node, v["zap-drop-marker"])
+            added = {ln.new_no for ln in fc.added}
+
+            def helper_decides(name: str | None) -> bool:
+                """A helper (defined in view) whose body tests uffd-wp state or the
+                drop flag (zap_drop_file_uffd_wp())."""
+                return name is not None and any(
+                    g.syntax is not None and _mentions(g.syntax[0], decided)
+                    for g in img.graph.definitions(name))
+
+            for c in fa.calls_to(clears):
+                if len(c.args) < 3:
+                    continue
+                table = path_of(c.args[2])
+                if table is None:
+                    continue
+                lits = [lit for g in fa.guards(c.node) for lit in g.literals()]
+                if any(lit.polarity and lit.necessary and _mentions(lit.node, anon)
+                       for lit in lits):
+                    continue  # an anonymous page: nothing to refault, no marker
+                if any(_mentions(lit.node, decided) or helper_decides(call_name(strip(lit.node)))
+                       for lit in lits):
+                    continue  # the marker question is decided where the clear runs
+                block = c.node.parent
+                while block is not None and block.type != "compound_statement":
+                    block = block.parent
+                if block is not None and any(
+                        call_name(n) in install and n.end_byte <= c.node.start_byte
+                        for n in walk(block)):
+                    continue  # the block leaves a marker first, where it does not clear
+                tables = fa.aliases(table)
+
+                def entry_value(a: Node) -> bool:
+                    """Whether ``a`` is the entry the clear removed (its old value)."""
+                    for o in fa.origins(a):
+                        if (o.start_byte, o.end_byte) == (c.node.start_byte, c.node.end_byte):
+                            return True
+                        o = strip(o)
+                        op = path_of(o) if o.type == "pointer_expression" else None
+                        if op is not None and op[1:] in tables:
+                            return True
+                        if call_name(o) in reads and call_args(o) and \
+                                path_of(call_args(o)[0]) in tables:
+                            return True
+                    return False
+
+                def hands_entry(args) -> bool:
+                    """An unknown helper given the table and the entry it held: it may
+                    leave the marker out of view."""
+                    return any(path_of(a) in tables for a in args) and any(
+                        entry_value(a) for a in args)
+
+                def leaves_marker(s) -> bool:
+                    node = s.node if s.kind != "cond" else None
+                    if s.kind == "cond" and s.node is not None and s.node.type == "if_statement":
+                        node = s.node
+                    if node is None:
+                        return False
+                    for n in walk(node):
+                        name = call_name(n)
+                        if name is None:
+                            continue
+                        if name in install or (name not in api and (
+                                summaries.call_reaches(name, install) or helper_decides(name)
+                                or not summaries.known(name) and hands_entry(call_args(n)))):
+                            return True  # installs (or may, out of view) a marker
+                        if name in writes and len(call_args(n)) > 2 and \
+                                path_of(call_args(n)[2]) in tables:
+                            return True  # the entry is written again, not zapped
+                    return False
+
+                paths = fa.paths_to_exits(c.node, leaves_marker)
+                lost = [p for p in paths if p[-1].kind == "exit" or any(
+                    s.kind == "continue" for s in p)]
+                # the patch added the clear, or changed the path that skips the marker
+                lost = [p for p in lost if c.line in added or any(
+                    s.line in touched for s in p[1:] if s.kind not in ("exit", "end"))]
+                if not lost:
+                    continue
+                how = "continue" if any(s.kind == "continue" for s in lost[0]) else "return"
+                yield Hit(line=c.line, path=fc.path, function=f.name, absence=True,
+                          confidence=None if fa.complete else Confidence.LOW,
+                          severity=None if unmap else Severity.INFO,
+                          args={"func": f.name, "clear": c.name,
+                                "line": next((s.line for s in lost[0][1:] if s.kind in (
+                                    "continue", "return", "exit")), c.line), "how": how})
