@@ -16,7 +16,9 @@ condition contains a VMA userfaultfd test (vocabulary: uffd-vma-test).
 mm/uffd-fork-wp-decided-on-parent and mm/uffd-fork-entry-undecided: the
 uffd-wp state fork copies into the child; mm/uffd-wp-accessor-kind: the
 uffd-wp accessor family against the kind of entry it is given;
-mm/uffd-zap-marker-lost: the marker a zap must leave (sections below).
+mm/uffd-zap-marker-lost: the marker a zap must leave;
+mm/uffd-marker-kind-untested: a new marker kind and its consumers (sections
+below).
 """
 
 from __future__ import annotations
@@ -532,3 +534,117 @@ def zap_marker_lost(ctx: PatchContext):
                           args={"func": f.name, "clear": c.name,
                                 "line": next((s.line for s in lost[0][1:] if s.kind in (
                                     "continue", "return", "exit")), c.line), "how": how})
+
+
+# -- a new pte marker kind and the consumers that do not ask which kind ----------------------
+#
+# Every consumer of pte markers written while uffd-wp was the only kind
+# (is_pte_marker()/is_pte_marker_entry() and nothing more) takes any marker for
+# a uffd-wp one.  A patch that adds a kind has to teach each of them.
+
+def _new_marker_kinds(ctx: PatchContext) -> dict[str, tuple[str, int]]:
+    """Marker kinds the patch makes (make_pte_marker*(KIND)) that are not known
+    kernel kinds, or whose #define it adds: kind -> (path, line)."""
+    v = vocab()
+    defined: set[str] = set()
+    for fchange in ctx.files:
+        for h in fchange.diff.hunks:
+            for ln in h.lines:
+                words = ln.text.split()
+                if ln.kind == "+" and len(words) >= 2 and words[0] == "#define":
+                    defined.add(words[1])
+    out: dict[str, tuple[str, int]] = {}
+    for fc, f in ctx.with_post():
+        fa = of(f)
+        if fa is None:
+            continue
+        added = {ln.new_no for ln in fc.added}
+        for c in fa.calls_to(v["marker-make"]):
+            if c.line not in added or not c.args:
+                continue
+            for n in walk(c.args[0]):
+                if n.type == "identifier" and text(n).isupper():
+                    kind = text(n)
+                    if kind in defined or kind not in v["marker-kind"]:
+                        out.setdefault(kind, (fc.path, c.line))
+    return out
+
+
+def _idents(code: str) -> set[str]:
+    """The identifiers in a piece of C text (an argument as the index keeps it)."""
+    out, cur = set(), []
+    for ch in code + " ":
+        if ch.isalnum() or ch == "_":
+            cur.append(ch)
+        else:
+            if cur and not cur[0].isdigit():
+                out.add("".join(cur))
+            cur = []
+    return out
+
+
+def _asks_kind(f, graph, kinds: frozenset[str], depth: int = 0) -> bool:
+    """Whether ``f`` tests a marker's kind, itself or in a helper it hands the
+    entry it tested for being a marker (handle_pte_marker(vmf)).  A definition
+    from the tree's index is known by its calls and their arguments."""
+    v = vocab()
+    if f.syntax is not None and _mentions(f.syntax[0], kinds):
+        return True
+    calls = [(c.name, set().union(*(_idents(a) for a in c.args)) if c.args else set())
+             for c in f.calls]
+    if any(name in kinds or words & kinds for name, words in calls):
+        return True
+    if depth >= 2:
+        return False
+    tested: set[str] = set()
+    for name, words in calls:
+        if name in v["marker-test"]:
+            tested |= words
+    api = v.union(*v.categories)
+    for name, words in calls:
+        if name in api or not words & tested:
+            continue
+        if any(_asks_kind(g, graph, kinds, depth + 1) for g in graph.definitions(name)):
+            return True
+    return False
+
+
+@check("mm/uffd-marker-kind-untested")
+def marker_kind_untested(ctx: PatchContext):
+    v = vocab()
+    new = _new_marker_kinds(ctx)
+    if not new:
+        return
+    tests = v["marker-test"]
+    kinds = v.union("marker-kind-test", "marker-kind") | frozenset(new)
+    consumers: list[str] = []
+    seen: set[str] = set()
+    tree = ctx.mode == "tree"
+    for fchange in ctx.files:
+        img = fchange.post
+        if img is None:
+            continue
+        world = img.world if tree and img.world is not None else None
+        names = set()
+        if world is not None:
+            for t in tests:
+                names |= world.callers(t)
+        else:
+            names = {f.name for f in img.functions if tests & f.callees()}
+        graph = world if world is not None else img.graph
+        for name in sorted(names):
+            if name in seen or name in v.union(*v.categories):
+                continue
+            seen.add(name)
+            defs = graph.definitions(name)
+            if defs and not any(_asks_kind(d, graph, kinds) for d in defs):
+                consumers.append(name)
+    if not consumers:
+        return
+    kind, (path, line) = next(iter(new.items()))
+    shown = ", ".join(f"{n}()" for n in consumers[:12]) + (
+        f" and {len(consumers) - 12} more" if len(consumers) > 12 else "")
+    yield Hit(line=line, path=path, function=None,
+              confidence=None if tree else Confidence.LOW,
+              args={"kind": kind, "consumers": shown,
+                    "where": "in the tree" if tree else "among the functions the patch shows"})
