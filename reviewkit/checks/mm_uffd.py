@@ -17,8 +17,9 @@ mm/uffd-fork-wp-decided-on-parent and mm/uffd-fork-entry-undecided: the
 uffd-wp state fork copies into the child; mm/uffd-wp-accessor-kind: the
 uffd-wp accessor family against the kind of entry it is given;
 mm/uffd-zap-marker-lost: the marker a zap must leave;
-mm/uffd-marker-kind-untested: a new marker kind and its consumers (sections
-below).
+mm/uffd-marker-kind-untested: a new marker kind and its consumers;
+mm/uffd-marker-falls-into-present: a marker run through the present path
+(sections below).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import CallSite, FunctionAnalysis
-from reviewkit.analysis.syntax import call_args, call_name, path_of, strip, text, walk
+from reviewkit.analysis.function import CallSite, FunctionAnalysis, _leaves
+from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
@@ -648,3 +649,67 @@ def marker_kind_untested(ctx: PatchContext):
               confidence=None if tree else Confidence.LOW,
               args={"kind": kind, "consumers": shown,
                     "where": "in the tree" if tree else "among the functions the patch shows"})
+
+
+# -- a marker handled, then taken for a present entry --------------------------------------
+#
+# A pte marker is non-present but not none.  Code that handles a marker in an
+# ``if`` that does not leave, and then tests ``!pte_none(pte)`` for the present
+# path, runs the present path on the marker too.
+
+def _tested(lit, names: frozenset[str]) -> str | None:
+    """The entry path a literal applies one of ``names`` to, else None."""
+    n = strip(lit.node)
+    if n.type != "call_expression" or call_name(n) not in names:
+        return None
+    args = call_args(n)
+    return path_of(args[0]) if args else None
+
+
+@check("mm/uffd-marker-falls-into-present")
+def marker_falls_into_present(ctx: PatchContext):
+    v = vocab()
+    markers = v.union("marker-test", "marker-kind-test")
+    nones, present = v["none-test"], v["present-entry-op"]
+    for fc, f in ctx.with_post():
+        fa = of(f)
+        if fa is None:
+            continue
+        added = {ln.new_no for ln in fc.added}
+        for m in walk(fa.node):
+            if m.type != "if_statement" or m.child_by_field_name("alternative") is not None:
+                continue
+            cond, then = m.child_by_field_name("condition"), m.child_by_field_name("consequence")
+            if cond is None or then is None or _leaves(then):
+                continue
+            x = next((p for lit in literals(cond) if lit.polarity and lit.necessary
+                      for p in [_tested(lit, markers)] if p), None)
+            if x is None:
+                continue
+            sib = m.next_named_sibling
+            while sib is not None:
+                if sib.type == "comment":
+                    sib = sib.next_named_sibling
+                    continue
+                if any(d.node.start_byte >= m.end_byte and d.node.end_byte <= sib.start_byte
+                       for d in fa.defs_of(x)):
+                    break  # the entry is read again
+                if sib.type != "if_statement":
+                    if _leaves(sib):
+                        break
+                    sib = sib.next_named_sibling
+                    continue
+                ncond = sib.child_by_field_name("condition")
+                nthen = sib.child_by_field_name("consequence")
+                if ncond is None or nthen is None:
+                    break
+                if any(not lit.polarity and lit.necessary and _tested(lit, nones) == x
+                       for lit in literals(ncond)) and _mentions(nthen, present):
+                    if fa.line(m) in added or fa.line(sib) in added or any(
+                            fa.line(n) in added for n in walk(then)):
+                        yield Hit(line=fa.line(sib), path=fc.path, function=f.name,
+                                  confidence=None if fa.complete else Confidence.MEDIUM,
+                                  args={"func": f.name, "entry": x, "marker": text(strip(cond)),
+                                        "mline": fa.line(m), "test": text(strip(ncond))})
+                    break
+                break
