@@ -641,7 +641,7 @@ def _outlives(path: str | None) -> bool:
 def _held_paths(fa: FunctionAnalysis, start: Stmt, array: str, releases: frozenset[str],
                 summaries: Summaries | None, *, count: str | None = None,
                 count_call: Node | None = None, loop_head: Stmt | None = None,
-                counts: frozenset[str] = frozenset()
+                counts: frozenset[str] = frozenset(), loop: Node | None = None
                 ) -> Iterator[tuple[Stmt, list[Stmt]]]:
     """Error returns reachable from ``start`` with pages of ``array`` still held.
 
@@ -687,8 +687,7 @@ def _held_paths(fa: FunctionAnalysis, start: Stmt, array: str, releases: frozens
             looped = True
         elif s is start and loop_head is None:
             continue
-        elif looped and loop_head is not None and s.node is not None and _other_arm(
-                fa, loop_head.node, start, s):
+        if loop is not None and s.node is not None and _other_arm(fa, loop, start, s):
             continue  # an arm no iteration that took pages can take
         where = s.expr if s.expr is not None else s.node
         if _releases(fa, where, releases, summaries):
@@ -868,12 +867,20 @@ def earlier_pins_held_on_error(ctx: PatchContext):
                 array = _into_array(fa, c, loop, handle, pages_arg)
                 head = _loop_head(fa, loop)
                 if array is not None and not _outlives(array) and head is not None:
+                    what = (f"the pages {c.name}() on line {c.line} took in the loop's "
+                            "earlier iterations")
                     result = _assigned_to(c.node)
                     found = list(_held_paths(fa, s0, array, releases, summaries,
                                              loop_head=head, counts=frozenset(
-                                                 {result} if result else ())))
-                    what = (f"the pages {c.name}() on line {c.line} took in the loop's "
-                            "earlier iterations")
+                                                 {result} if result else ()), loop=loop))
+                    if not found and pages_arg is not None and not (
+                            asked is not None and asked <= 1):
+                        # this iteration's own short count
+                        found = list(_held_paths(fa, s0, array, releases, summaries,
+                                                 count=result, count_call=c.node
+                                                 if result is None else None, loop=loop))
+                        what = (f"the pages {c.name}() on line {c.line} pinned (it may pin "
+                                "fewer than asked, and nothing on this path rules out some)")
             elif pages_arg is not None:
                 array = path_of(_address_target(pages_arg))
                 if array is None and strip(pages_arg).type == "binary_expression":
