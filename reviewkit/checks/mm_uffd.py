@@ -281,6 +281,8 @@ def fork_entry_undecided(ctx: PatchContext):
         for cond in conds:
             after |= {s.id for s in fa.reachable(cond)}
 
+        wp_calls = vocab().union("uffd-wp-present", "uffd-wp-swap")
+
         def decides(s) -> bool:
             return s.id in stmts
 
@@ -295,12 +297,28 @@ def fork_entry_undecided(ctx: PatchContext):
                 continue
             if not fa.paths_to_exits(w.node, decides):
                 continue  # every path goes on to the decision
+            if _marked(fa, w.args[3], wp_calls):
+                continue  # the value's uffd-wp bit is set or cleared on its way here
             d = decisions[0]
+            if _kind(fa, w.args[3]) is not None:
+                # an entry made anew (mk_pte() of a copy): not the parent's
+                effect = (f"the entry is made here, so it does not carry the uffd-wp bit "
+                          f"of the parent's entry: a child registered for write-protect "
+                          f"(UFFD_FEATURE_EVENT_FORK) loses the protection of this page. Set "
+                          f"the bit when the child's VMA is registered and the parent's entry "
+                          f"had it (userfaultfd_pte_wp())")
+            else:
+                effect = (f"the entry (a uffd-wp pte marker, or an entry with the uffd-wp "
+                          f"bit) goes into the child as the parent had it, even when the "
+                          f"child's VMA has no VM_UFFD_WP (fork() without "
+                          f"UFFD_FEATURE_EVENT_FORK). Install it only when userfaultfd_wp() of "
+                          f"the child's VMA holds, or clear the bit first; a marker the child "
+                          f"cannot use is dropped (the child's entry stays empty)")
             yield Hit(line=w.line, path=fc.path, function=f.name,
                       confidence=None if fa.complete else Confidence.LOW
                       if fa.context_unseen(w.node) else Confidence.MEDIUM,
                       args={"func": f.name, "write": w.text, "decision": text(strip(d[1].cond)),
-                            "clear": d[0].name, "line": fa.line(d[1].cond)})
+                            "clear": d[0].name, "line": fa.line(d[1].cond), "effect": effect})
 
 
 # -- uffd-wp accessors and the kind of entry they are given --------------------------------
@@ -327,6 +345,62 @@ def _block_encloses(def_node: Node, node: Node) -> bool:
     return n is not None and n.start_byte <= node.start_byte < n.end_byte
 
 
+def _reaching(fa: FunctionAnalysis, e: Node) -> list | None:
+    """The definitions of the path ``e`` names that can reach it: the last one
+    in a block that also holds ``e`` and those after it; None when there is
+    none such (the value comes from out of view or from a loop)."""
+    p = path_of(e)
+    if p is None:
+        return None
+    before = [d for d in fa.defs_of(p) if d.node.end_byte <= e.start_byte
+              and not _exclusive(d.node, e)]
+    last = max((i for i, d in enumerate(before) if _block_encloses(d.node, e)), default=None)
+    return None if last is None else before[last:]
+
+
+def _exclusive(a: Node, b: Node) -> bool:
+    """Whether ``a`` and ``b`` sit in different arms of one if/else (so, outside
+    a loop, one never runs after the other)."""
+    anc: dict[tuple[int, int, str], Node] = {}
+    n: Node | None = a
+    while n is not None:
+        anc[(n.start_byte, n.end_byte, n.type)] = n
+        n = n.parent
+    m: Node | None = b
+    while m is not None:
+        if (m.start_byte, m.end_byte, m.type) in anc:
+            break
+        m = m.parent
+    if m is None or m.type != "if_statement":
+        return False
+    then, alt = m.child_by_field_name("consequence"), m.child_by_field_name("alternative")
+
+    def arm(x: Node) -> int:
+        if then is not None and then.start_byte <= x.start_byte < then.end_byte:
+            return 1
+        if alt is not None and alt.start_byte <= x.start_byte < alt.end_byte:
+            return 2
+        return 0
+
+    return arm(a) != 0 and arm(b) != 0 and arm(a) != arm(b)
+
+
+def _marked(fa: FunctionAnalysis, expr: Node, names: frozenset[str], depth: int = 0) -> bool:
+    """Whether a call of ``names`` makes part of the value of ``expr`` on its
+    way (following the definitions that reach it)."""
+    if depth > 4:
+        return False
+    e = strip(expr)
+    if any(call_name(n) in names for n in walk(e)):
+        return True
+    for n in walk(e):
+        if n.type in ("identifier", "field_expression"):
+            for d in _reaching(fa, n) or ():
+                if d.value is not None and _marked(fa, d.value, names, depth + 1):
+                    return True
+    return False
+
+
 def _kind(fa: FunctionAnalysis, expr: Node, depth: int = 0) -> str | None:
     """SWAP or PRESENT when every definition of ``expr`` that can reach it makes
     that kind of entry; None when any is unknown."""
@@ -342,18 +416,16 @@ def _kind(fa: FunctionAnalysis, expr: Node, depth: int = 0) -> str | None:
             return PRESENT
         args = call_args(e)
         if args and name in v.union("uffd-wp-present", "uffd-wp-swap", "entry-transform",
-                                    "entry-mkdirty", "entry-wrprotect"):
+                                    "entry-mkdirty", "entry-wrprotect", "entry-mkwrite"):
             return _kind(fa, args[0], depth + 1)
         return None
-    p = path_of(e)
-    if p is None or e.type not in ("identifier", "field_expression"):
+    if e.type not in ("identifier", "field_expression"):
         return None
-    before = [d for d in fa.defs_of(p) if d.node.end_byte <= e.start_byte]
-    last = max((i for i, d in enumerate(before) if _block_encloses(d.node, e)), default=None)
-    if last is None:
+    reaching = _reaching(fa, e)
+    if reaching is None:
         return None
     kinds = set()
-    for d in before[last:]:
+    for d in reaching:
         if d.value is None or d.kind not in ("init", "assign"):
             return None
         kinds.add(_kind(fa, d.value, depth + 1))
