@@ -145,8 +145,9 @@ class State:
 
     def put(self, key: str, content: str, rules: str, page: str | None, row: dict) -> None:
         """Remember a reviewed series (committed by the next ``flush``)."""
-        self.pending.append((key, content, rules, page, json.dumps(row), time.time(),
-                             row["timestamp"]))
+        # kept as index.json shows it, so that writing the index encodes nothing again
+        self.pending.append((key, content, rules, page, json.dumps(row, indent=1),
+                             time.time(), row["timestamp"]))
 
     def flush(self) -> None:
         if not self.pending:
@@ -476,8 +477,12 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     bar = None
     try:
         if jobs > 1:
+            import gc
             import multiprocessing
 
+            # what is loaded now (modules, the rule set) lives as long as the run: the
+            # workers' collector need not walk it again after every few series
+            gc.freeze()
             # started before the input is read, so that no worker holds the archive's
             # header index: each gets its series' messages (byte ranges) in its task
             pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
@@ -525,6 +530,9 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             else:
                 pool.close()
             pool.join()
+            import gc
+
+            gc.unfreeze()
         try:
             if out.interrupted:  # what is done is kept: its pages are written
                 state.flush()
@@ -582,7 +590,9 @@ def write_index(directory: Path, state: State, rules: str, out: Outcome,
             return
         yield text[:-len("[]\n}")] + "[\n"
         for n, row in enumerate(rows.texts()):
-            item = json.dumps(json.loads(row), indent=1).replace("\n", "\n  ")
+            if not row.startswith("{\n"):  # not in the index's layout (an older state)
+                row = json.dumps(json.loads(row), indent=1)
+            item = row.replace("\n", "\n  ")
             yield ("  " if n == 0 else ",\n  ") + item
         yield "\n ]\n}\n"
 
