@@ -31,7 +31,7 @@ from reviewkit.analysis.function import CallSite, FunctionAnalysis, _leaves
 from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
-from reviewkit.engine.registry import Confidence, Hit, Severity, check
+from reviewkit.engine.registry import Confidence, Hit, check
 
 
 @check("mm/uffd-state-asserted")
@@ -519,9 +519,10 @@ def zap_marker_lost(ctx: PatchContext):
             if not types:
                 continue
             # a zap that handles file-backed VMAs: it takes zap_details, or knows
-            # about dropping markers; with only an mmu_gather the VMA may be known
-            # anonymous by the caller (MADV_FREE), so the finding is only info
-            unmap = _ZAP_TYPES[0] in types or _mentions(fa.node, v["zap-drop-marker"])
+            # about dropping markers; with only an mmu_gather the caller may know
+            # the VMA is anonymous (MADV_FREE), and nothing is said
+            if _ZAP_TYPES[0] not in types and not _mentions(fa.node, v["zap-drop-marker"]):
+                continue
             added = {ln.new_no for ln in fc.added}
 
             def helper_decides(name: str | None) -> bool:
@@ -603,7 +604,6 @@ def zap_marker_lost(ctx: PatchContext):
                 how = "continue" if any(s.kind == "continue" for s in lost[0]) else "return"
                 yield Hit(line=c.line, path=fc.path, function=f.name, absence=True,
                           confidence=None if fa.complete else Confidence.LOW,
-                          severity=None if unmap else Severity.INFO,
                           args={"func": f.name, "clear": c.name,
                                 "line": next((s.line for s in lost[0][1:] if s.kind in (
                                     "continue", "return", "exit")), c.line), "how": how})
