@@ -98,6 +98,10 @@ class Finding:
             self.line if self.line is not None else (self.old_line or 0),
             -self.rank,
             self.rule,
+            # a total order: findings equal so far (one rule, one place) come out
+            # in the same order on every run, whatever order a set gave them
+            self.message,
+            self.message_id or "",
         )
 
     def to_json(self, link=None) -> dict:
