@@ -39,7 +39,7 @@ def uffd_state_asserted(ctx: PatchContext):
     v = vocab()
     asserts, tests = v["assert"], v["uffd-vma-test"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=asserts)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
