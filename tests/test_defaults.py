@@ -458,3 +458,24 @@ def test_no_bundled_rule_declares_an_error_it_cannot_report():
     assert [d for d in declared if d[1] == "error" and d[2] != "high"] == []
     assert ("mm/cow-fork-shares-pinned-page", "warning", "medium") in declared
     assert ("mm/zap-details-deref-unchecked", "warning", "medium") in declared
+
+
+def test_blank_context_lines_without_their_space_are_not_damage(tmp_path):
+    # the archived copy of this real fix lost the leading space of its two blank
+    # context lines; git apply takes an empty line as an empty context line
+    rep = review(CORPUS / "fix" / "madvise-guard-pte-direct-write.eml")
+    (p,) = rep.series.patches
+    blank = [ln for f in p.files for h in f.hunks for ln in h.lines if ln.damaged]
+    assert len(blank) == 2 and all(ln.text == "" and ln.kind == " " for ln in blank)
+    assert "input/whitespace-damaged" not in [f.rule for f in rep.findings]
+    assert rep.at_or_above(DEFAULT_FAIL_ON) == []
+    # what git itself does with such a hunk, and with a context line of text
+    repo = tmp_path / "g"
+    repo.mkdir()
+    git = lambda *a, **kw: subprocess.run(["git", *a], cwd=repo, capture_output=True, **kw)
+    git("init", "-q")
+    (repo / "f").write_text("a\n\nb\nc\n")
+    blank_ok = "--- a/f\n+++ b/f\n@@ -1,4 +1,4 @@\n a\n\n-b\n+B\n c\n"
+    text_lost = "--- a/f\n+++ b/f\n@@ -1,4 +1,4 @@\na\n \n-b\n+B\n c\n"
+    assert git("apply", "--check", "-", input=blank_ok.encode()).returncode == 0
+    assert git("apply", "--check", "-", input=text_lost.encode()).returncode != 0

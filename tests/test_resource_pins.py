@@ -90,3 +90,17 @@ def test_a_loop_whose_error_exit_skips_the_unwind_draws_the_finding(tmp_path):
     line = _line_of(text, "return ret;", "bail:\n")
     assert review_file(tmp_path, "qib_user_pages.c", text) == [
         ("qib_get_user_pages", line, "warning")]
+
+
+def test_a_new_error_exit_past_the_unpin_loop_breaks_the_longterm_contract():
+    """The real posting that later needed "mm/gup: stop leaking pinned pages in low
+    memory conditions": its new -EBUSY exits jump past the unpin loop of
+    check_and_migrate_movable_pages(), whose every error return unpinned before."""
+    corpus = Path(__file__).resolve().parent.parent / "corpus"
+    rep = api.review(str(corpus / "buggy" / "gup-longterm-error-leaves-pins.eml"))
+    assert [(f.rule, f.path, f.line, f.function, f.severity) for f in rep.findings
+            if f.rule.startswith("mm/")] == [
+        ("mm/resource-pins-kept-on-new-error-return", "mm/gup.c", 2023,
+         "check_and_migrate_movable_pages", "warning")]
+    fix = api.review(str(corpus / "fix" / "gup-longterm-error-leaves-pins.eml"))
+    assert not [f for f in fix.findings if f.rule.startswith("mm/")]

@@ -105,7 +105,21 @@ def test_the_rule_pack_from_the_compiled_cache_is_the_parsed_one(tmp_path, cache
     parsed = manifest._parse_all(manifest._manifest_paths(manifest.rules_dir()))
     assert manifest.load_manifests() == parsed  # cold
     assert manifest.load_manifests() == parsed  # from the cache
-    assert any(r.match is not None for r in parsed) and any(r.examples for r in parsed)
+    assert any(r.examples for r in parsed)
+    # a pattern rule (the bundled pack has none left) round-trips through the cache too
+    pat = tmp_path / "pattern-rules"
+    (pat / "demo").mkdir(parents=True)
+    (pat / "demo" / "export.yaml").write_text(
+        "id: demo/export\ntitle: t\nseverity: info\nconfidence: low\nscope: line\n"
+        "message: m\ndocs: {what: w, why: y, fix: f, false-positives: none}\n"
+        "references: []\nmatch:\n  added: 'EXPORT_SYMBOL\\('\nexamples:\n"
+        "  - {name: f, expect: fire, diff: \"--- a/x.c\\n+++ b/x.c\\n@@ -1 +1 @@\\n"
+        "+EXPORT_SYMBOL(x); //~\\n\"}\n"
+        "  - {name: s, expect: silent, diff: \"--- a/x.c\\n+++ b/x.c\\n@@ -1 +1 @@\\n"
+        "+int x;\\n\"}\n")
+    want = manifest._parse_all(manifest._manifest_paths(pat))
+    assert want and all(r.match is not None for r in want)
+    assert manifest.load_manifests(pat) == want and manifest.load_manifests(pat) == want
     rules = tmp_path / "rules"
     shutil.copytree(manifest.rules_dir(), rules, ignore=shutil.ignore_patterns("*.py", "__*"))
     assert manifest.load_manifests(rules) == parsed

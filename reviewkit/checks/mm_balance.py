@@ -13,6 +13,10 @@ with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
   fills — by a count-returning GUP call (pin_user_pages*(), get_user_pages*()),
   followed through the tests of its count, or one page per loop iteration —
   at a ``return`` of an error with no unpin or put on the path.
+- mm/resource-pins-kept-on-new-error-return: a function given an array of
+  pages that released them on every error return before the patch, with an
+  error exit the patch adds that skips the release (the FOLL_LONGTERM
+  migration contract of check_and_migrate_movable_pages()).
 - mm/err-ptr-tested-for-null: the result of a call that returns ERR_PTR() on
   failure — kernel API listed as such, or a function whose definition is
   visible and returns ERR_PTR() — tested only against NULL.
@@ -922,4 +926,124 @@ def earlier_pins_held_on_error(ctx: PatchContext):
                           args={"func": f.name, "acquire": c.name, "acquire_line": c.line,
                                 "what": what, "array": array},
                           confidence=conf)
+                break
+
+
+# -- mm/resource-pins-kept-on-new-error-return ----------------------------------------------------
+#
+# A function handed an array of pinned pages (check_and_migrate_movable_pages()
+# under FOLL_LONGTERM) that drops them on its error returns: the caller relies on
+# "error means unpinned". A patch that adds an error return skipping the drop
+# breaks that contract.
+
+def _page_array_params(fa: FunctionAnalysis) -> list[str]:
+    out = []
+    for t, name in fa.params:
+        words = t.replace("*", " * ").split()
+        if "struct" in words and ("page" in words or "folio" in words) and t.count("*") == 2:
+            out.append(name)
+    return out
+
+
+def _drops_array(fa: FunctionAnalysis, node: Node | None, arr: str, releases: frozenset[str],
+                 summaries: Summaries | None) -> bool:
+    """A release of the array's pages: a bulk release given the array, or a
+    release of an element inside a loop."""
+    if node is None:
+        return False
+    for n in walk(node):
+        name = call_name(n)
+        if name is None:
+            continue
+        if not (name in releases or (summaries is not None and summaries.reaches(
+                name, releases))):
+            continue
+        for a in call_args(n):
+            if not _mentions(a, {arr}):
+                continue
+            if path_of(_address_target(a)) == arr or _loop_of(fa, n) is not None:
+                return True
+    return False
+
+
+def _error_exits(fa: FunctionAnalysis, arr: str, releases: frozenset[str],
+                 summaries: Summaries | None) -> list[tuple[Stmt, bool, list[Stmt]]]:
+    """(error return, whether the array was dropped on the way, path) for the
+    paths from the function's first statement."""
+    body = fa.body
+    first = next((c for c in body.named_children if c.type != "comment"), None) \
+        if body is not None else None
+    s0 = fa.cfg_node(first) if first is not None else None
+    if s0 is None:
+        return []
+    out: list[tuple[Stmt, bool, list[Stmt]]] = []
+    todo: list[tuple[Stmt, list[Stmt], frozenset[str], bool]] = [(s0, [], frozenset(), False)]
+    seen: set[tuple[int, frozenset[str], bool]] = set()
+    steps = 0
+    while todo and steps < _MAX_STEPS:
+        steps += 1
+        s, path, errvars, dropped = todo.pop()
+        key = (s.id, errvars, dropped)
+        if key in seen:
+            continue
+        seen.add(key)
+        if s.kind in ("exit", "end"):
+            continue
+        where = s.expr if s.expr is not None else s.node
+        if s.kind != "return" and _drops_array(fa, where, arr, releases, summaries):
+            dropped = True
+        if s.kind == "cond" and s.node is not None and s.node.type in (
+                "for_statement", "while_statement", "do_statement") and _drops_array(
+                    fa, s.node.child_by_field_name("body"), arr, releases, summaries):
+            dropped = True  # a loop over the array that drops its pages (none if it is empty)
+        if s.kind == "return":
+            value = next((c for c in s.node.named_children if c.type != "comment"),
+                         None) if s.node is not None else None
+            if _error_value(fa, value, errvars):
+                out.append((s, dropped, path + [s]))
+            continue
+        if not dropped and _hands_off(fa, s, {arr}, summaries):
+            continue
+        asg = _assignment(where) if s.kind == "simple" else None
+        if asg is not None:
+            left, right = asg
+            errvars = errvars | {left} if _error_value(fa, right, frozenset()) \
+                else errvars - {left}
+        for nxt in s.succ:
+            todo.append((fa.cfg[nxt], path + [s], errvars, dropped))
+    return out
+
+
+@check("mm/resource-pins-kept-on-new-error-return")
+def pins_kept_on_new_error_return(ctx: PatchContext):
+    v = vocab()
+    releases = frozenset(v["unpin"] | v["page-put"] | v["dirty-release"])
+    for fc, f, fa, added, summaries in _changed(ctx):
+        pre = of(fc.pre) if fc.pre is not None else None
+        if pre is None:
+            continue  # a new function: no contract of its callers to keep
+        pre_sum = None
+        for arr in _page_array_params(fa):
+            if arr not in _page_array_params(pre):
+                continue
+            before = _error_exits(pre, arr, releases, pre_sum)
+            if not any(d for _, d, _ in before) or any(not d for _, d, _ in before):
+                continue  # it did not drop the pages on every error return before
+            after = _error_exits(fa, arr, releases, summaries)
+            dropping = [r for r, d, _ in after if d]
+            if not dropping:
+                continue
+            for ret, d, path in after:
+                if d:
+                    continue
+                new = [st for st in path if st.line in added and st.kind in (
+                    "goto", "return", "cond")]
+                if not new:
+                    continue
+                exit_line = next((st.line for st in path if st.line in added and st.kind in (
+                    "goto", "return")), new[0].line)
+                yield Hit(line=ret.line, path=fc.path, function=f.name,
+                          args={"func": f.name, "array": arr, "exit_line": exit_line,
+                                "drop_line": dropping[0].line},
+                          confidence=None if fa.complete else Confidence.MEDIUM)
                 break

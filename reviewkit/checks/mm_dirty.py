@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewkit.analysis import of
+from reviewkit.analysis.syntax import call_name, path_of, text, walk
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
-from reviewkit.analysis.syntax import identifiers_in, literals, strip, text
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.cfunc import identifiers
 from reviewkit.engine.context import FileChange, FunctionChange, PatchContext
@@ -224,37 +224,42 @@ def _holds_page(fa: FunctionAnalysis) -> bool:
     return bool(fa.calls_to(vocab()["page-of-entry"]))
 
 
-def _tests_soft_dirty(fa: FunctionAnalysis, atom) -> bool:
-    """The atom of a condition is made from the soft-dirty bit (or VM_SOFTDIRTY)
-    and not from the hardware dirty bit."""
-    V = vocab()
-    names: set[str] = set()
-    for o in fa.origins(atom):
-        names.update(identifiers_in(o))
-    return bool(names & V["soft-dirty-test"]) and not names & V["entry-dirty-test"]
+def _soft_dirty_test(fa: FunctionAnalysis, node, tests: frozenset[str], depth: int = 0) -> bool:
+    """The expression is a soft-dirty test: it names VM_SOFTDIRTY or calls a
+    soft-dirty test, itself or through the value of a local it reads."""
+    for n in walk(node):
+        if n.type == "identifier" and text(n) in tests:
+            return True
+        if n.type == "call_expression" and call_name(n) in tests:
+            return True
+    p = path_of(node)
+    if p is not None and depth < 3:
+        return any(d.value is not None and _soft_dirty_test(fa, d.value, tests, depth + 1)
+                   for d in fa.defs_of(p))
+    return False
 
 
 @check("mm/dirty-mkdirty-for-soft-dirty")
 def mkdirty_for_soft_dirty(ctx: PatchContext):
-    # the hardware dirty bit set on the branch where the soft-dirty bit holds: the
-    # two bits were confused (a branch that sets both is left alone)
     V = vocab()
-    mkdirty, mark = V["entry-mkdirty"], V["soft-dirty-mark"]
-    for _, fc in _changes(ctx):
+    mkdirty, tests, sets = V["entry-mkdirty"], V["soft-dirty-test"], V["soft-dirty-set"]
+    for f, fc in _changes(ctx):
         post = of(fc.post)
         if post is None:
             continue
-        marks = post.calls_to(mark)
         for c in _on(post, mkdirty, _new_lines(fc)):
             for g in post.guards(c.node):
-                if g.kind in ("loop", "case"):
+                if g.kind not in ("if", "else", "ternary", "and", "exit"):
                     continue
-                if not any(lit.polarity and lit.necessary and _tests_soft_dirty(post, lit.node)
-                           for lit in literals(g.cond, g.polarity)):
+                lits = [lit for lit in g.literals() if lit.polarity and lit.necessary
+                        and _soft_dirty_test(post, lit.node, tests)]
+                if not lits:
                     continue
-                if any(any(h.cond == g.cond for h in post.guards(m.node)) for m in marks):
-                    break  # the branch sets the soft-dirty bit as well: both on purpose
+                # the soft-dirty bit is set under the same test too: both are meant
+                if any(any(h.cond == g.cond for h in post.guards(s.node))
+                       for s in post.calls_to(sets)):
+                    continue
                 yield Hit(line=c.line, path=fc.path, function=fc.name,
-                          args={"func": fc.name, "call": c.name, "guard": text(strip(g.cond))},
-                          confidence=Confidence.LOW if post.context_unseen(c.node) else None)
+                          args={"text": text(post.statement_of(c.node)).strip(),
+                                "test": text(lits[0].node)})
                 break

@@ -185,12 +185,16 @@ def parse_diff(text: str, max_hunk_lines: int | None = None
             status = "modified"
         hunks = []
         damaged_here: list[int] = []
+        # git apply takes an empty line as an empty context line (GNU diff writes
+        # them so); only a context line with text that lost its space breaks git am
+        breaks_am = False
         for h in pf:
             hl = []
             for ln in h:
                 is_damaged = ln.diff_line_no in damaged
                 if is_damaged:
                     damaged_here.append(ln.target_line_no or ln.source_line_no or 0)
+                    breaks_am = breaks_am or bool(ln.value.strip("\n"))
                 if ln.line_type not in ("+", "-", " "):
                     continue  # a blank line after the hunk, or "\\ No newline at end of file"
                 kind = ln.line_type
@@ -207,7 +211,7 @@ def parse_diff(text: str, max_hunk_lines: int | None = None
         if not fd.path:
             continue
         files.append(fd)
-        if damaged_here:
+        if damaged_here and breaks_am:
             diagnostics.append(Diagnostic(
                 code="whitespace-damaged",
                 message=(f"{len(damaged_here)} context line(s) lost their leading space in "
