@@ -8,7 +8,8 @@ Both whole processes, as a reviewer runs them before replying:
 
 run side by side, interleaved (reviewkit, checkpatch, reviewkit, ...), after
 a warm-up of each; prints the median wall time of each and the ratio
-reviewkit / checkpatch (target < 1.0).  checkpatch.pl, spelling.txt and
+reviewkit / checkpatch (target < 1.0), and the median CPU time (user + sys)
+of each, which a loaded machine disturbs less than wall time.  checkpatch.pl, spelling.txt and
 const_structs.checkpatch come from Debian's linux-source-6.1 through
 scripts/fetch-linux-source.sh (or $REVIEWKIT_LINUX_SRC, when it holds them).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,13 +45,20 @@ def linux_source() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def timed(cmd: list[str], env: dict) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    """User + sys time of the children waited for so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall, user + sys CPU) seconds of one whole run of CMD."""
+    c0, t0 = _cpu(), time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     if proc.returncode not in (0, 1):
         sys.exit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return wall
+    return wall, cpu
 
 
 def main() -> None:
@@ -84,14 +93,19 @@ def main() -> None:
         for _ in range(args.runs):
             rk.append(timed(reviewkit, env))
             cp.append(timed(checkpatch, env))
-    mr, mc = statistics.median(rk), statistics.median(cp)
+    def median(runs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in runs)
+
+    mr, mc = median(rk, 0), median(cp, 0)
+    cr, cc = median(rk, 1), median(cp, 1)
     print(f"{args.runs} interleaved runs each, load average {os.getloadavg()[0]:.1f}")
     print(f"  reviewkit review {EXAMPLE.name} (15 messages, 4 patches): median {mr * 1000:.0f} ms "
-          f"(min {min(rk) * 1000:.0f})")
+          f"(min {min(r[0] for r in rk) * 1000:.0f}), CPU {cr * 1000:.0f} ms")
     print(f"  checkpatch.pl --no-tree on the 4 patches:  median {mc * 1000:.0f} ms "
-          f"(min {min(cp) * 1000:.0f})")
-    print(f"  ratio reviewkit / checkpatch: {mr / mc:.2f} (target < 1.0); "
-          f"per-run ratios median {statistics.median(r / c for r, c in zip(rk, cp)):.2f}")
+          f"(min {min(c[0] for c in cp) * 1000:.0f}), CPU {cc * 1000:.0f} ms")
+    print(f"  ratio reviewkit / checkpatch: wall {mr / mc:.2f} (target < 1.0), CPU {cr / cc:.2f}; "
+          f"per-run wall ratios median "
+          f"{statistics.median(r[0] / c[0] for r, c in zip(rk, cp)):.2f}")
 
 
 if __name__ == "__main__":

@@ -803,6 +803,22 @@ def completion(shell: Shell = typer.Argument(..., help="the shell to complete in
                                      shell=shell.value))
 
 
+def _only_the_command_run(argv: list[str]) -> None:
+    """Register only the command this process runs, when ARGV names it first.
+
+    typer turns every registered function into a click command (inspecting
+    its signature and type hints) before it dispatches to one: 4 ms of every
+    run for commands it does not run.  Help for the whole program, options
+    before the command, a misspelt command and shell completion see them all."""
+    name = argv[1] if len(argv) > 1 else ""
+    commands = [c for c in app.registered_commands
+                if (c.name or getattr(c.callback, "__name__", "").lower().replace("_", "-"))
+                == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) == 1:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
 def main() -> None:
     # a review allocates many small, long-lived objects (lines, hunks, functions);
     # the default collector thresholds rescan them over and over on large series
@@ -811,6 +827,8 @@ def main() -> None:
         from typer.completion import completion_init
 
         completion_init()
+    else:
+        _only_the_command_run(sys.argv)
     try:
         app(prog_name="reviewkit")
     except KeyboardInterrupt:

@@ -117,9 +117,11 @@ def load(root: Path) -> list[Item]:
 
 
 def review_items(items: list[Item]) -> None:
-    """Review every message alone and keep its warning-or-higher findings."""
+    """Review every message alone and keep the findings the default --fail-on
+    counts (warning or higher, at medium confidence or higher)."""
     from reviewkit import api
     from reviewkit.errors import ReviewkitError
+    from reviewkit.report import DEFAULT_FAIL_ON
 
     options = api.Options()
     for item in items:
@@ -128,7 +130,7 @@ def review_items(items: list[Item]) -> None:
         except ReviewkitError as exc:
             item.error = str(exc)
             continue
-        item.findings = report.at_or_above("warning")
+        item.findings = report.at_or_above(DEFAULT_FAIL_ON)
 
 
 def _hit_rules(item: Item) -> set[str]:
@@ -265,7 +267,10 @@ def table(board: dict) -> str:
         for rid, names in board["parts"][p]["fail_on_default"]["by_rule"].items():
             causes[rid] = causes.get(rid, 0) + len(names)
     if causes:
-        lines += ["", "Fix and clean messages the default `--fail-on warning` flags, by rule: "
+        from reviewkit.report import DEFAULT_FAIL_ON
+
+        lines += ["", f"Fix and clean messages the default `--fail-on {DEFAULT_FAIL_ON}` "
+                  "flags, by rule: "
                   + ", ".join(f"`{rid}` {n}" for rid, n in
                               sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))) + "."]
     return "\n".join(lines)

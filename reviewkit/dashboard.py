@@ -9,9 +9,11 @@ largest series, not the archive.
 A SQLite state file in the output directory remembers, per series (keyed by
 the Message-ID of its newest revision), the hash of its messages and of the
 rule pack, and the row it got: a rerun reviews only what is new or changed.
-Every page is written beside and renamed into place, and the state is
-committed series by series, so an interrupted run leaves the directory and
-the state consistent and the next run finishes the work.
+Every page is written beside and renamed into place before the state records
+it (in batches, one transaction each; what a killed run did not record is
+reviewed again), so an interrupted run leaves the directory and the state
+consistent and the next run finishes the work.  The index is written from the
+state, row by row: the main process holds no row of it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS series (
     rules    TEXT NOT NULL,
     page     TEXT,
     row      TEXT NOT NULL,
-    reviewed REAL NOT NULL
+    reviewed REAL NOT NULL,
+    stamp    REAL NOT NULL DEFAULT 0  -- the series' date: the index's order
 );
 CREATE TABLE IF NOT EXISTS inputs (
     fingerprint TEXT PRIMARY KEY,
@@ -56,7 +59,7 @@ class Outcome:
     patches: int = 0  # patches reviewed in this run
     seconds: float = 0.0
     interrupted: bool = False
-    rows: list[dict] = field(default_factory=list)
+    shown: int = 0  # rows in the index (the rest is pending)
     orphans: int = 0  # messages that belong to no series
     notes: list[str] = field(default_factory=list)
 
@@ -105,43 +108,69 @@ def rules_version(options, template_dir: Path | None = None) -> str:
 
 
 class State:
-    """The dashboard's memory between runs (one SQLite file, one commit per series)."""
+    """The dashboard's memory between runs (one SQLite file).  Rows are looked up one
+    by one and written in batches, one transaction each; nothing of the state is held
+    in memory, so a run costs the same whatever the state file holds."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.pending: list[tuple] = []  # rows not yet committed (their pages are written)
         try:
             self.conn = sqlite3.connect(path, timeout=15.0, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(STATE_SCHEMA)
-            self.rows = {k: (c, r, p, row) for k, c, r, p, row in self.conn.execute(
-                "SELECT key, content, rules, page, row FROM series")}
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(series)")}
+            if "stamp" not in columns:  # a state file written before rows were ordered here
+                self.conn.execute("ALTER TABLE series ADD COLUMN stamp REAL NOT NULL DEFAULT 0")
+                try:
+                    self.conn.execute("UPDATE series SET stamp = "
+                                      "coalesce(json_extract(row, '$.timestamp'), 0)")
+                except sqlite3.OperationalError:  # no JSON functions: those rows sort last
+                    pass
+                self.conn.execute("DELETE FROM inputs")
+            # this run's series (key, content hash): what the index shows, newest first
+            self.conn.execute("CREATE TEMP TABLE run (key TEXT NOT NULL, content TEXT NOT NULL)")
         except sqlite3.DatabaseError as exc:
             raise ReviewkitError(str(path), f"the dashboard state is unreadable ({exc}); "
                                             "remove it to start afresh") from None
 
-    def fresh(self, key: str, content: str, rules: str, directory: Path) -> dict | None:
-        got = self.rows.get(key)
+    def fresh(self, key: str, content: str, rules: str, directory: Path) -> bool:
+        """Whether the state has the row of this series' very content (and its page)."""
+        got = self.conn.execute("SELECT content, rules, page FROM series WHERE key = ?",
+                                (key,)).fetchone()
         if got is None or got[0] != content or got[1] != rules:
-            return None
-        if got[2] and not (directory / got[2]).is_file():
-            return None
-        try:
-            return json.loads(got[3])
-        except ValueError:
-            return None
+            return False
+        return not got[2] or (directory / got[2]).is_file()
 
     def put(self, key: str, content: str, rules: str, page: str | None, row: dict) -> None:
+        """Remember a reviewed series (committed by the next ``flush``)."""
+        self.pending.append((key, content, rules, page, json.dumps(row), time.time(),
+                             row["timestamp"]))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            self.conn.execute("INSERT OR REPLACE INTO series (key, content, rules, page, row, "
-                              "reviewed) VALUES (?, ?, ?, ?, ?, ?)",
-                              (key, content, rules, page, json.dumps(row), time.time()))
+            self.conn.executemany("INSERT OR REPLACE INTO series (key, content, rules, page, "
+                                  "row, reviewed, stamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  self.pending)
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+        self.pending = []
+
+    def set_run(self, series) -> None:
+        """The (key, content hash) of every series of this run's input."""
+        self.conn.execute("DELETE FROM run")
+        self.conn.executemany("INSERT INTO run (key, content) VALUES (?, ?)", series)
+
+    def run_rows(self, rules: str) -> "_Rows":
+        """The rows of this run's series that are done, newest first (read lazily)."""
+        return _Rows(self.conn, rules)
 
     def seen_input(self, fingerprint: str, rules: str) -> tuple[list, int] | None:
         """The series (key, content hash) an unchanged input was found to hold."""
@@ -171,11 +200,41 @@ class State:
         self.conn.close()
 
 
-def write_atomic(path: Path, text: str) -> None:
+_ROWS_SQL = ("FROM run JOIN series ON series.key = run.key AND series.content = run.content "
+             "WHERE series.rules = ?")
+
+
+class _Rows:
+    """The index's rows, streamed from the state: ``len()`` and one pass, newest first
+    (by date, then key, as the index has always been ordered)."""
+
+    def __init__(self, conn, rules: str):
+        self.conn, self.rules = conn, rules
+        self.count = conn.execute(f"SELECT count(*) {_ROWS_SQL}", (rules,)).fetchone()[0]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def texts(self):
+        """Each row as the JSON text the state holds."""
+        for (text,) in self.conn.execute(f"SELECT series.row {_ROWS_SQL} ORDER BY "
+                                         "series.stamp DESC, series.key DESC", (self.rules,)):
+            yield text
+
+    def __iter__(self):
+        return (json.loads(t) for t in self.texts())
+
+
+def write_atomic(path: Path, text) -> None:
+    """Write TEXT (a string, or an iterable of strings) beside PATH, then rename it
+    into place."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as fp:
-            fp.write(text)
+            if isinstance(text, str):
+                fp.write(text)
+            else:
+                fp.writelines(text)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -375,6 +434,11 @@ def _on_term(signum, frame):
     raise _Terminated()
 
 
+# state writes are committed in batches: at most this many rows or seconds apart
+BATCH_ROWS = 200
+BATCH_SECONDS = 0.5
+
+
 def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
         template_dir: Path | None = None, progress_stream=None) -> Outcome:
     """Review every series of SRCS into DIRECTORY (index.html, index.json, one page
@@ -394,12 +458,13 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     prints = [s.fingerprint() for s in srcs]
     fingerprint = None if None in prints else "\n\n".join(prints)
     if fingerprint is not None:
-        done = _unchanged(state, fingerprint, rules, directory)
+        try:
+            done = _unchanged(state, fingerprint, rules, directory, template_dir)
+        except BaseException:
+            state.close()
+            raise
         if done is not None:
             state.close()
-            if not ((directory / "index.html").is_file()
-                    and (directory / "index.json").is_file()):
-                write_index(directory, done, template_dir)
             done.seconds = time.monotonic() - started
             return done
     api.ruleset(options)  # loaded once, before the workers fork
@@ -408,7 +473,6 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     old_term = signal.signal(signal.SIGTERM, _on_term)
     pool = None
     out = Outcome()
-    rows: dict[int, dict] = {}
     bar = None
     try:
         if jobs > 1:
@@ -424,32 +488,33 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             out.notes.extend(s.notes)
         out.total, out.orphans = len(groups), len(orphans)
         todo: list[Task] = []
-        hashes: list[str] = []
+        series: list[tuple[str, str]] = []  # (key, content hash) of every series, in order
         for n, g in enumerate(groups):
-            hashes.append(_content_hash(g, envelopes, trailers))
-            row = state.fresh(g.key, hashes[n], rules, directory)
-            if row is None:
-                todo.append(_task(n, g, envelopes, trailers))
-            else:
-                rows[n] = row
+            series.append((g.key, _content_hash(g, envelopes, trailers)))
+            if state.fresh(*series[n], rules, directory):
                 out.unchanged += 1
-        keys = [g.key for g in groups]
+            else:
+                todo.append(_task(n, g, envelopes, trailers))
+        state.set_run(series)
         del envelopes, groups
         bar = Progress(len(todo), progress_stream)
         if pool is None or len(todo) <= 1:
             results = map(review_task, todo)
         else:
             results = pool.imap_unordered(review_task, todo, chunksize=1)
+        last = time.monotonic()
         for index, row, page, patches in results:
-            state.put(keys[index], hashes[index], rules, page, row)
-            rows[index] = row
+            state.put(*series[index], rules, page, row)
             out.reviewed += 1
             out.failed += row["error"] is not None
             out.patches += patches
             bar.step(patches)
+            if len(state.pending) >= BATCH_ROWS or time.monotonic() - last > BATCH_SECONDS:
+                state.flush()
+                last = time.monotonic()
+        state.flush()
         if fingerprint is not None:  # complete: the next run on the same input reads nothing
-            state.put_input(fingerprint, rules, [[k, hashes[n]] for n, k in enumerate(keys)],
-                            out.orphans)
+            state.put_input(fingerprint, rules, [list(x) for x in series], out.orphans)
     except (KeyboardInterrupt, _Terminated):
         out.interrupted = True
     finally:
@@ -460,19 +525,23 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             else:
                 pool.close()
             pool.join()
-        sweep(directory)
-        if bar is not None:
-            bar.close()
-        state.close()
-        _JOB.clear()
-    out.rows = sorted(rows.values(), key=lambda r: (r["timestamp"], r["key"]), reverse=True)
-    if bar is not None:  # the input was read: the index says what is done
-        write_index(directory, out, template_dir)
+        try:
+            if out.interrupted:  # what is done is kept: its pages are written
+                state.flush()
+            sweep(directory)
+            if bar is not None:
+                bar.close()
+                # the input was read: the index says what is done
+                out.shown = write_index(directory, state, rules, out, template_dir)
+        finally:
+            state.close()
+            _JOB.clear()
     out.seconds = time.monotonic() - started
     return out
 
 
-def _unchanged(state: State, fingerprint: str, rules: str, directory: Path) -> Outcome | None:
+def _unchanged(state: State, fingerprint: str, rules: str, directory: Path,
+               template_dir: Path | None) -> Outcome | None:
     """The outcome of a rerun on inputs that have not changed since the last complete
     run (same files, sizes, modification times): every row from the state, nothing
     read again.  None when anything differs."""
@@ -480,30 +549,48 @@ def _unchanged(state: State, fingerprint: str, rules: str, directory: Path) -> O
     if seen is None:
         return None
     series, orphans = seen
-    rows = []
     for key, content in series:
-        row = state.fresh(key, content, rules, directory)
-        if row is None:
+        if not state.fresh(key, content, rules, directory):
             return None
-        rows.append(row)
-    rows.sort(key=lambda r: (r["timestamp"], r["key"]), reverse=True)
+    out = Outcome(total=len(series), unchanged=len(series), orphans=orphans,
+                  shown=len(series))
     # the index of the last complete run is this one: it is kept as it is
-    return Outcome(total=len(rows), unchanged=len(rows), rows=rows, orphans=orphans)
+    if not ((directory / "index.html").is_file() and (directory / "index.json").is_file()):
+        state.set_run(series)
+        out.shown = write_index(directory, state, rules, out, template_dir)
+    return out
 
 
-def write_index(directory: Path, out: Outcome, template_dir: Path | None = None) -> None:
+def write_index(directory: Path, state: State, rules: str, out: Outcome,
+                template_dir: Path | None = None) -> int:
+    """index.json and index.html of this run's series that are done (streamed from the
+    state, newest first); returns how many rows they show."""
     from reviewkit import __version__
     from reviewkit.render import dashboard as render
 
-    pending = out.total - len(out.rows)
-    data = {"version": 1, "generator": f"reviewkit {__version__}",
+    rows = state.run_rows(rules)
+    pending = out.total - len(rows)
+    head = {"version": 1, "generator": f"reviewkit {__version__}",
             "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "series_count": out.total, "pending": pending, "orphan_messages": out.orphans,
-            "series": out.rows}
-    write_atomic(directory / "index.json", json.dumps(data, indent=1) + "\n")
+            "series_count": out.total, "pending": pending, "orphan_messages": out.orphans}
+
+    def index_json():
+        # json.dumps(dict(head, series=rows), indent=1), a row at a time
+        text = json.dumps(dict(head, series=[]), indent=1)
+        if not len(rows):
+            yield text + "\n"
+            return
+        yield text[:-len("[]\n}")] + "[\n"
+        for n, row in enumerate(rows.texts()):
+            item = json.dumps(json.loads(row), indent=1).replace("\n", "\n  ")
+            yield ("  " if n == 0 else ",\n  ") + item
+        yield "\n ]\n}\n"
+
+    write_atomic(directory / "index.json", index_json())
     write_atomic(directory / "index.html",
-                 render.render(out.rows, pending=pending, orphans=out.orphans,
-                               notes=out.notes, template_dir=template_dir))
+                 render.render(state.run_rows(rules), pending=pending, orphans=out.orphans,
+                               notes=out.notes, template_dir=template_dir, stream=True))
+    return len(rows)
 
 
 def summary(out: Outcome, directory: Path) -> str:
@@ -514,5 +601,5 @@ def summary(out: Outcome, directory: Path) -> str:
     text = (f"dashboard: {', '.join(parts)}; {out.patches} patches in {out.seconds:.1f} s "
             f"({rate:.0f} patches/s) -> {directory / 'index.html'}")
     if out.interrupted:
-        text += f" (interrupted: {out.total - len(out.rows)} series left for the next run)"
+        text += f" (interrupted: {out.total - out.shown} series left for the next run)"
     return text

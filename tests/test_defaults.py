@@ -20,6 +20,7 @@ from reviewkit import api
 from reviewkit.parse.mbox import join_messages, split_bytes
 from reviewkit.parse.series import RawMessage, build_series
 from reviewkit.parse.trailers import commit_trailers
+from reviewkit.report import DEFAULT_FAIL_ON
 
 TRAILERS = FIXTURES / "trailers"
 EXAMPLE = "examples/zap-shmem-uffd-v4.mbox"
@@ -98,6 +99,38 @@ def test_a_whole_series_with_a_missing_patch_still_warns(tmp_path):
     assert missing[0].message.startswith("3/4 did not arrive")
     assert not [r for r, _ in rules_of(rep) if r in ("series/partial-input",
                                                       "series/cover-letter-missing")]
+
+
+@pytest.mark.parametrize("slug,expected", [
+    # stand-alone vN patches: the changelog is expected below '---'
+    ("hugetlb-mcopy-temp-page", [("series/changelog-missing", "info", None)]),  # none there
+    ("gup-longterm-error-leaves-pins", []),   # "Changes for v2:"
+    ("mprotect-softdirty-inverted", []),      # "v2 -> v3:"
+])
+def test_a_stand_alone_revision_without_a_changelog_is_a_note(slug, expected):
+    rep = review(CORPUS / "buggy" / f"{slug}.eml")
+    assert rep.series.version > 1 and rep.series.total in (None, 1)
+    assert [(f.rule, f.severity, f.patch) for f in rep.findings
+            if f.rule.startswith("series/")] == expected
+
+
+def test_a_cover_letter_without_a_changelog_is_a_note(tmp_path):
+    msgs = seed_messages()
+    cover = msgs[0]
+    # the v4 cover letter keeps its history under "v4:", "v3:", "v2:"
+    head, rest = cover.split(b"\nv4:\n", 1)
+    cut = head + b"\n" + rest[rest.index(b"===== v1 cover letter"):]
+    whole = review(_mbox(tmp_path / "with.mbox", msgs))
+    assert "series/changelog-missing" not in [f.rule for f in whole.findings]
+    rep = review(_mbox(tmp_path / "without.mbox", [cut] + msgs[1:]))
+    assert [(f.severity, f.patch) for f in rep.findings
+            if f.rule == "series/changelog-missing"] == [("info", 0)]
+    assert rep.at_or_above(DEFAULT_FAIL_ON) == whole.at_or_above(DEFAULT_FAIL_ON)
+
+
+def _mbox(path, msgs):
+    path.write_bytes(join_messages(msgs))
+    return path
 
 
 def test_b4_am_output_on_stdin_draws_no_cover_letter_warning(tmp_path):
@@ -388,3 +421,40 @@ def test_summary_line_counts_every_finding():
            for ln in lines[:-1]]
     assert [int(x) for x in m.groups()] == [sev.count("ERROR"), sev.count("WARNING"),
                                             sev.count("INFO")]
+
+
+# -- what the default --fail-on counts on real patches -------------------------------------
+
+def test_a_hugetlb_entry_dirtied_unconditionally_is_not_the_read_only_dirty_pte_bug():
+    # merged, never blamed: UFFDIO_COPY_MODE_WP for hugetlb always sets the huge pte
+    # dirty; hugetlb GUP never reads a dirty bit as "COW already broken"
+    clean = review(CORPUS / "clean" / "hugetlb-uffd-copy-mode-wp.eml")
+    assert "mm/dirty-pte-mkdirty-unconditional" not in [f.rule for f in clean.findings]
+    assert clean.at_or_above(DEFAULT_FAIL_ON) == []
+    # the real positive (CVE-2022-2590): a pte of a page-cache page made dirty however
+    # it is mapped
+    buggy = review(CORPUS / "buggy" / "shmem-mfill-pte-dirty.eml")
+    assert [(f.path, f.line, f.severity) for f in buggy.findings
+            if f.rule == "mm/dirty-pte-mkdirty-unconditional"] == [
+        ("mm/userfaultfd.c", 72, "warning")]
+
+
+def test_a_skip_sense_zap_helper_is_a_naming_note_that_does_not_fail_a_run():
+    path = CORPUS / "clean" / "zap-skip-check-mapping-helper.eml"
+    rep = review(path)
+    (f,) = [f for f in rep.findings if f.rule == "mm/zap-details-skip-helper-sense"]
+    assert (f.severity, f.path, f.function) == ("info", "include/linux/mm.h",
+                                                "zap_skip_check_mapping")
+    assert rep.at_or_above(DEFAULT_FAIL_ON) == []
+    assert run_cli("review", str(path), "-f", "terse").returncode == 0
+    assert run_cli("review", str(path), "-f", "terse", "--fail-on", "info").returncode == 1
+
+
+def test_no_bundled_rule_declares_an_error_it_cannot_report():
+    # the engine reports an error only at high confidence; a manifest that declares
+    # error at a lower confidence would be reported as a warning on every hit
+    rs = api.ruleset()
+    declared = [(r.id, str(r.severity), str(r.confidence)) for r in rs.rules]
+    assert [d for d in declared if d[1] == "error" and d[2] != "high"] == []
+    assert ("mm/cow-fork-shares-pinned-page", "warning", "medium") in declared
+    assert ("mm/zap-details-deref-unchecked", "warning", "medium") in declared

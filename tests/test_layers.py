@@ -61,7 +61,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "reviewkit.dashboard": ("reviewkit",),
     "reviewkit.corpus": ("reviewkit",),
     "reviewkit.cli": ("reviewkit",),
-    "reviewkit.__main__": ("reviewkit.cli",),
+    "reviewkit.__main__": ("reviewkit.cli", "reviewkit.startcache"),
+    # the command's cache of compiled regular expressions and dataclass code: stdlib only
+    "reviewkit.startcache": (),
     "reviewkit.__init__": (),
 }
 # only the command layer may import it
@@ -85,6 +87,7 @@ IO_ALLOWED = {
                              "sources layer could own; recorded here until it moves)",
     "reviewkit.render.templating": "the compiled-template cache (start-up time)",
     "reviewkit.yamlcache": "the parsed-YAML cache of the rule pack's own data (start-up time)",
+    "reviewkit.startcache": "the command's compiled-code cache (start-up time)",
     "reviewkit.corpus": "command layer: reads the labelled corpus",
     "reviewkit.config": "reads the configuration file (and YAML files through it)",
     "reviewkit.api": "command layer: parallel parsing",

@@ -32,7 +32,9 @@ def test_wheel_ships_rules_and_templates(tmp_path):
                 "tree-sitter-c==", "PyYAML=="):
         assert f"Requires-Dist: {dep}" in text, dep
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "reviewkit = reviewkit.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    # the entry point installs the compiled-code cache (startcache) before the cli is imported
+    assert "reviewkit = reviewkit.__main__:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "reviewkit/startcache.py" in names
 
 
 def test_python_dash_m_and_version(cli):

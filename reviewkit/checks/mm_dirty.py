@@ -89,7 +89,13 @@ def _writable_guard(fa: FunctionAnalysis, node, other, summaries, *, before: boo
 
 @check("mm/dirty-pte-mkdirty-unconditional")
 def mkdirty_unconditional(ctx: PatchContext):
-    mkdirty = vocab()["entry-mkdirty"]
+    # only the entry kinds whose dirty bit GUP read as "COW already broken": a
+    # dirty read-only entry of those could be written through (CVE-2022-2590).
+    # A dirty hugetlb entry grants nothing (hugetlb GUP faults every write to a
+    # non-writable entry) and says nothing new (hugetlbfs page-cache folios are
+    # dirty from the moment they are added), so dirtying it unconditionally is
+    # not this bug.
+    mkdirty = vocab()["entry-mkdirty-read-by-gup"]
     for f, fc in _changes(ctx):
         pre, post = of(fc.pre), of(fc.post)
         if pre is None or post is None:

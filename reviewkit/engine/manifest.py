@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from importlib import resources
+import importlib
 from pathlib import Path
 from typing import NoReturn
 
@@ -93,7 +93,9 @@ def _applies(paths: tuple[str, ...], excluded: tuple[str, ...], path: str) -> bo
 
 
 def rules_dir() -> Path:
-    return Path(str(resources.files("reviewkit.rules")))
+    # the package's own directory (as importlib.resources.files finds it, without
+    # importing importlib.resources, zipfile and tempfile on every start-up)
+    return Path(str(importlib.import_module("reviewkit.rules").__file__)).parent
 
 
 def _fail(src: str, problem: str) -> NoReturn:
@@ -214,14 +216,15 @@ def _parse_yaml(text: str):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
-def load_manifests(directory: Path | None = None) -> list[Rule]:
-    directory = directory or rules_dir()
+def _manifest_paths(directory: Path) -> list[Path]:
+    return [p for p in sorted(directory.glob("*/*.yaml")) if not p.name.startswith("_")]
+
+
+def _parse_all(paths: list[Path]) -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for path in sorted(directory.glob("*/*.yaml")):
+    for path in paths:
         src = f"{path.parent.name}/{path.name}"
-        if path.name.startswith("_"):
-            continue
         try:
             # parsed once per content (yamlcache); yaml is imported only on a miss
             data = yamlcache.load(path, _parse_yaml)
@@ -239,3 +242,47 @@ def load_manifests(directory: Path | None = None) -> list[Rule]:
             seen[name] = src
         rules.append(rule)
     return rules
+
+
+_MATCH_PATTERNS = ("added", "removed", "unless_line", "unless_function", "near")
+
+
+def _rule_data(rule: Rule) -> dict:
+    """A validated Rule as plain data (what the compiled manifest cache holds)."""
+    data = {f.name: getattr(rule, f.name) for f in fields(Rule)}
+    data["examples"] = tuple({f.name: getattr(e, f.name) for f in fields(Example)}
+                             for e in rule.examples)
+    if rule.match is not None:
+        m = rule.match
+        data["match"] = {k: getattr(m, k).pattern if getattr(m, k) is not None else None
+                         for k in _MATCH_PATTERNS} | {"near_lines": m.near_lines}
+    return data
+
+
+def _rule_from(data: dict) -> Rule:
+    data = dict(data)
+    data["examples"] = tuple(Example(**e) for e in data["examples"])
+    if data["match"] is not None:
+        m = dict(data["match"])
+        for k in _MATCH_PATTERNS:
+            if m[k] is not None:
+                m[k] = re.compile(m[k])
+        data["match"] = Match(**m)
+    return Rule(**data)
+
+
+def _compiled(paths: list[Path]) -> list[dict]:
+    return [_rule_data(r) for r in _parse_all(paths)]
+
+
+def load_manifests(directory: Path | None = None) -> list[Rule]:
+    """The rules of DIRECTORY (default: the rule pack), validated.  The validated
+    manifests are kept in the parsed-YAML cache under the hash of every manifest's
+    bytes and of this module's code, so an unchanged rule pack loads without being
+    parsed or checked again; any change is parsed and validated from the YAML."""
+    paths = _manifest_paths(directory or rules_dir())
+    try:
+        salt = Path(__file__).read_bytes()
+    except OSError:  # no source to key on (a zipped install): no cache
+        return _parse_all(paths)
+    return [_rule_from(d) for d in yamlcache.load_many(paths, _compiled, salt)]

@@ -79,12 +79,16 @@ SCRIPT = """(function () {
 SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
 
 
-def render(rows: list[dict], *, pending: int = 0, orphans: int = 0, notes=(),
-           template_dir: Path | None = None) -> str:
+def render(rows, *, pending: int = 0, orphans: int = 0, notes=(),
+           template_dir: Path | None = None, stream: bool = False):
+    """The page (a string; with ``stream``, its pieces as they are made).  ``rows``: a
+    sequence of row dicts, or any object with ``len()`` that is iterated once."""
     from reviewkit.render.templating import environment
 
     env = environment(template_dir, autoescape=True)
-    return env.get_template("dashboard.html.j2").render(
-        rows=rows, pending=pending, orphans=orphans, notes=list(notes), version=__version__,
-        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), script=SCRIPT,
-        script_hash=SCRIPT_HASH)
+    template = env.get_template("dashboard.html.j2")
+    context = dict(rows=rows, pending=pending, orphans=orphans, notes=list(notes),
+                   version=__version__,
+                   generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   script=SCRIPT, script_hash=SCRIPT_HASH)
+    return template.generate(**context) if stream else template.render(**context)

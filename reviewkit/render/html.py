@@ -50,6 +50,37 @@ def _chunks(hunk: Hunk, path: str, mine: list[Finding]) -> list[Chunk]:
     return out
 
 
+_KIND_CLASS = {"+": "add", "-": "del", " ": "ctx"}
+
+
+def _code_lines(env, p: Patch, fd, chunk: Chunk):
+    """The diff lines of one chunk as HTML, one ``<span class="l ...">`` each: what the
+    template's line loop writes, built here because a report has thousands of lines
+    and each would cost several template expressions.  Every value goes through the
+    environment's finalize (controls made visible) and escaping, as in the template."""
+    from markupsafe import Markup, escape
+
+    fin = env.finalize or (lambda v: v)
+    last = len(chunk.lines) - 1 if chunk.findings else -1
+    out = []
+    for i, ln in enumerate(chunk.lines):
+        text = ln.text
+        if type(text) is not str or not (text.isascii() and (
+                text.isprintable() or text.replace("\t", " ").isprintable())):
+            text = fin(text)  # only a control or non-ASCII character needs it (tabs are kept)
+        old = "" if ln.old_no is None else ln.old_no
+        new = "" if ln.new_no is None else ln.new_no
+        if i == last:
+            where = ln.new_no if ln.kind != "-" else f"o{ln.old_no}"
+            out.append(f'<span class="l {_KIND_CLASS[ln.kind]} flagged" id="l{p.index}-'
+                       f'{escape(fin(fd.path.replace("/", "-")))}-{escape(fin(where))}">')
+        else:
+            out.append(f'<span class="l {_KIND_CLASS[ln.kind]}">')
+        out.append(f'<span class="n">{old}</span><span class="n">{new}</span>'
+                   f'<span class="k">{escape(ln.kind)}</span>{escape(text)}</span>')
+    return Markup("".join(out))
+
+
 def render(report: Report, *, template_dir: Path | None = None) -> str:
     from reviewkit.render.email_reply import snippet
     from reviewkit.render.templating import environment
@@ -106,6 +137,7 @@ def render(report: Report, *, template_dir: Path | None = None) -> str:
         report=report, series=s, patches=s.patches, cover=s.cover,
         series_findings=by_patch.get(None, []), cover_findings=by_patch.get(0, []),
         chunks=lambda p, fd, k: chunks[(p.index, fd.path, k)],
+        code_lines=lambda p, fd, c: _code_lines(env, p, fd, c),
         unplaced=lambda p: unplaced[p.index], counts=counts,
         anchor=lambda f: anchors[id(f)], prev=lambda f: prev[id(f)],
         next=lambda f: nxt[id(f)], first=anchors[id(order[0])] if order else None,

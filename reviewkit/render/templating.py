@@ -7,14 +7,16 @@ templates shipped with the package.  Undefined variables are errors.
 from __future__ import annotations
 
 import os
-from importlib import resources
+import importlib
 from pathlib import Path
 
 import jinja2
 
 
 def templates_dir() -> Path:
-    return Path(str(resources.files("reviewkit.templates")))
+    # the package's own directory (as importlib.resources.files finds it, without
+    # importing importlib.resources, zipfile and tempfile on every start-up)
+    return Path(str(importlib.import_module("reviewkit.templates").__file__)).parent
 
 
 def _bytecode_cache(name: str = "templates") -> jinja2.BytecodeCache | None:
