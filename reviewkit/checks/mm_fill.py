@@ -19,9 +19,13 @@ the comments above __SetPageUptodate() in mm/userfaultfd.c and mm/memory.c):
 - mm/fill-maps-unwritten-page: a page allocated for a user address without
   clearing, whose only writer on the way to user space is a helper one of
   whose definitions (a configuration stub) is empty.
+- mm/fill-cache-page-left-clean: a page the function fills and inserts into
+  the page cache, mapped with neither the page nor (unconditionally) the
+  entry dirty, so reclaim may drop the only copy of the data.
 - mm/fill-install-no-isize-recheck: a page-cache page installed by
   set_pte_at()/do_set_pte() after the page-table lock is taken, with no
-  i_size re-check after that lock.
+  i_size re-check after that lock (truncation serializes on that lock; the
+  fault path is safe by keeping the page locked from the lookup instead).
 
 Decided on the control-flow graph: the order of vocabulary calls on each path,
 and the data flow of the page (or its folio, its kernel address, the entry
@@ -482,3 +486,233 @@ def fill_maps_unwritten_page(ctx: PatchContext):
                           args={"func": fa.name, "helper": call.name, "page": page,
                                 "alloc": alloc.name, "stub": f"{where}:{line}"},
                           confidence=conf)
+
+
+# -- mm/fill-install-no-isize-recheck ----------------------------------------------------------
+
+def _entry_page(fa: FunctionAnalysis, install: Node) -> str | None:
+    """The page an install maps: the page argument of the entry-make call its
+    value is built from, or the page argument of a page-install call."""
+    v = vocab()
+    name = call_name(install)
+    args = call_args(install)
+    if name in v["page-install"]:
+        return _page_arg(fa, args[1:2] or args)
+    for a in args[_VALUE_ARG:]:
+        for o in [a, *fa.origins(a)]:
+            for n in walk(o):
+                if n.type == "call_expression" and call_name(n) in v["entry-make"]:
+                    page = _page_arg(fa, call_args(n))
+                    if page is not None:
+                        return page
+    return None
+
+
+def _page_arg(fa: FunctionAnalysis, args) -> str | None:
+    """The argument that is a page or folio (by its declared type; else the only
+    argument that is a plain name or an address of a field)."""
+    found = None
+    for a in args:
+        p = _page_path(a)
+        if p is None:
+            continue
+        root = p.split("->")[0].split(".")[0].lstrip("*")
+        t = fa.type_of(root) or ""
+        if "struct page" in t or "struct folio" in t:
+            return p
+        if found is None and not t:
+            found = p
+    return found
+
+
+def _pagecache(fa: FunctionAnalysis, fam: set[str], facts: _Facts) -> tuple[str, Node] | None:
+    """How the page is known to be a page-cache page: looked up there (``lookup``,
+    locked by the lookup), put there by this function (``added``), or tested for
+    a mapping (``tested``); with the call that says so."""
+    v = vocab()
+    locked = v["pagecache-lookup-locked"]
+    for c in fa.calls:
+        if c.name in locked:
+            out = _assigned(c.node)
+            if (out is not None and _related(out, fam)) or any(
+                    _mentions(a, fam) for a in c.args[1:]):
+                return "lookup", c.node
+    for c in fa.calls_to(v["pagecache-add"]):
+        if any(_mentions(a, fam) for a in c.args):
+            return "added", c.node
+    for c in fa.calls_to(v["pagecache-test"]):
+        if any(_mentions(a, fam) for a in c.args):
+            return "tested", c.node
+    return None
+
+
+def _size_check(s: Stmt, facts: _Facts) -> bool | None:
+    """Whether ``s`` reads the file size (i_size_read(), or a helper that does):
+    True; None when it calls a helper nothing shows that is given the VMA or the
+    inode, which may (the check moved into a helper out of view)."""
+    size = vocab()["size-read"]
+    fa = facts.fa
+    node = _where(s)
+    if node is None:
+        return False
+    maybe = False
+    for c in _calls(node):
+        name = call_name(c)
+        if name is None:
+            continue
+        if facts.reaches(name, size):
+            return True
+        if s.kind == "cond" and not vocab().is_api(name) and (
+                facts.summaries is None or not facts.summaries.known(name)) and any(
+                _holds_size(fa, a) for a in call_args(c)):
+            maybe = True
+    if s.kind == "cond" and s.expr is not None:
+        for o in fa.origins(s.expr):
+            if any(call_name(n) in size for n in walk(o)):
+                return True
+    return None if maybe else False
+
+
+def _unlocked_between(fa: FunctionAnalysis, lookup: Node, inst: Stmt, fam: set[str],
+                      unlocks: frozenset[str]) -> bool:
+    """An unlock of the page on a path from its locked lookup to the install."""
+    for s in fa.reachable(lookup, until=lambda s: s is inst):
+        where = _where(s)
+        if where is None or s is inst:
+            continue
+        if any(call_name(c) in unlocks and any(_mentions(a, fam) for a in call_args(c))
+               for c in _calls(where)) and any(t is inst for t in fa.reachable(where)):
+            return True
+    return False
+
+
+_SIZED = ("struct inode", "struct file", "struct address_space", "struct vm_area_struct",
+          "struct vm_fault")
+
+
+def _holds_size(fa: FunctionAnalysis, arg: Node) -> bool:
+    """An argument the file size can be read from (the inode, the file, its
+    mapping, the VMA or the fault)."""
+    for p in _top_paths(arg):
+        t = fa.type_of(p.split("->")[0].split(".")[0].lstrip("*&")) or ""
+        if any(k in t for k in _SIZED):
+            return True
+    return False
+
+
+@check("mm/fill-install-no-isize-recheck")
+def fill_install_no_isize_recheck(ctx: PatchContext):
+    v = vocab()
+    ptlocks = v["pt-lock"]
+    unlocks = v["unlock"]
+    huge = v["entry-set"] - {"set_pte_at", "set_ptes", "set_pmd_at", "set_pud_at"}
+    for ch in _changed(ctx):
+        fa, facts = ch.fa, ch.facts
+        locks = fa.calls_to(ptlocks)
+        if not locks:
+            continue
+        raw = [c for c in fa.calls if c.name in v["entry-set"] or c.name in (
+            v["page-install"] - {"mfill_atomic_install_pte", "finish_fault"})]
+        for inst in raw:
+            page = _entry_page(fa, inst.node)
+            if page is None:
+                continue
+            fam = _family(fa, page)
+            known = _pagecache(fa, fam, facts)
+            if known is None:
+                continue
+            kind, evidence = known
+            s_inst = fa.cfg_node(inst.node)
+            if s_inst is None:
+                continue
+            # the page-table lock held at the install: the last one taken before it
+            held = [lk for lk in locks if any(s is s_inst for s in fa.reachable(lk.node))]
+            if not held:
+                continue
+            lock = max(held, key=lambda lk: lk.node.start_byte)
+            s_lock = fa.cfg_node(lock.node)
+            if s_lock is None:
+                continue
+            if kind == "lookup":
+                # the fault path's model: the page is locked from the lookup to the
+                # install, and truncation must take that lock before it drops the page
+                if not _unlocked_between(fa, evidence, s_inst, fam, unlocks):
+                    continue
+            # every statement that runs after the lock on the way to the install
+            between = list(fa.reachable(lock.node, until=lambda s: s is s_inst))
+            if inst.name in huge:
+                # hugetlb: the caller's hugetlb_fault_mutex serializes truncation, so
+                # a size check anywhere before the install is enough
+                between = list(fa.cfg.values())
+            answers = [_size_check(s, facts) for s in between if s is not s_inst]
+            if any(a is True for a in answers):
+                continue
+            lines = {s.line for s in between if s.node is not None} | {inst.line, lock.line}
+            if not ch.touches(lines, v["size-read"]):
+                continue
+            conf = _confidence(fa, inst.node, lock.node)
+            if any(a is None for a in answers):
+                conf = Confidence.LOW
+            yield Hit(line=inst.line, path=ch.fc.path, function=fa.name,
+                      args={"func": fa.name, "page": page, "install": inst.name,
+                            "lock": lock.name, "lock_line": lock.line,
+                            "how": {"lookup": "looked up in the page cache and unlocked "
+                                              "before the install",
+                                    "added": "added to the page cache here",
+                                    "tested": "tested for a page-cache mapping"}[kind],
+                            "how_line": fa.line(evidence)},
+                      confidence=conf, absence=True)
+
+
+# -- mm/fill-cache-page-left-clean ---------------------------------------------------------------
+
+def _dirty_entry(fa: FunctionAnalysis, install: Node) -> bool:
+    """The install makes the entry dirty whatever the mapping: an install helper
+    (mfill_atomic_install_pte() dirties the pte itself), or an entry whose value
+    passes an entry-mkdirty call that no condition guards."""
+    v = vocab()
+    if call_name(install) in v["page-install"]:
+        return True
+    mk = v["entry-mkdirty"]
+    for a in call_args(install)[_VALUE_ARG:]:
+        for o in [a, *fa.origins(a)]:
+            for n in walk(o):
+                if n.type == "call_expression" and call_name(n) in mk and not fa.guards(n):
+                    return True
+    return False
+
+
+@check("mm/fill-cache-page-left-clean")
+def fill_cache_page_left_clean(ctx: PatchContext):
+    v = vocab()
+    dirty = v.union("dirty-page", "dirty-release")
+    for ch in _changed(ctx):
+        fa, facts = ch.fa, ch.facts
+        reported: set[int] = set()
+        for w in _writes(fa, facts.summaries):
+            if w.call.name in v["page-alloc-zeroed"]:
+                continue
+            fam = _family(fa, w.page)
+            known = _pagecache(fa, fam, facts)
+            if known is None or known[0] != "added":
+                continue
+            s0 = fa.cfg_node(w.call.node)
+            if s0 is None or facts.calls_any(s0, dirty):
+                continue
+            path, _ = _search(fa, s0, stop=lambda s: facts.calls_any(s, dirty)
+                              or facts.redefines(s, fam),
+                              goal=lambda s: facts.installs(s, fam) is not None)
+            if path is None:
+                continue
+            inst = facts.installs(path[-1], fam)
+            if inst is None or _dirty_entry(fa, inst) or fa.line(inst) in reported:
+                continue
+            lines = {st.line for st in path if st.node is not None}
+            if not ch.touches(lines, dirty):
+                continue
+            reported.add(fa.line(inst))
+            yield Hit(line=fa.line(inst), path=ch.fc.path, function=fa.name,
+                      args={"func": fa.name, "page": w.page, "write": w.call.name,
+                            "write_line": w.call.line, "add": call_name(known[1]),
+                            "add_line": fa.line(known[1]), "install": call_name(inst)},
+                      confidence=_confidence(fa, inst, w.call.node), absence=True)
