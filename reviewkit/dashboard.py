@@ -13,7 +13,9 @@ Every page is written beside and renamed into place before the state records
 it (in batches, one transaction each; what a killed run did not record is
 reviewed again), so an interrupted run leaves the directory and the state
 consistent and the next run finishes the work.  The index is written from the
-state, row by row: the main process holds no row of it.
+state, row by row: the main process holds no row of it.  What the scan of an
+mbox file found is kept in the state too, so an unchanged file among changed
+inputs is not scanned again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS series (
     row      TEXT NOT NULL,
     reviewed REAL NOT NULL,
     stamp    REAL NOT NULL DEFAULT 0  -- the series' date: the index's order
+);
+CREATE TABLE IF NOT EXISTS scans (
+    key  TEXT PRIMARY KEY,  -- code version, label and fingerprint of an mbox file
+    data BLOB NOT NULL      -- its envelopes (scan_envelopes)
 );
 CREATE TABLE IF NOT EXISTS inputs (
     fingerprint TEXT PRIMARY KEY,
@@ -145,8 +151,9 @@ class State:
 
     def put(self, key: str, content: str, rules: str, page: str | None, row: dict) -> None:
         """Remember a reviewed series (committed by the next ``flush``)."""
-        self.pending.append((key, content, rules, page, json.dumps(row), time.time(),
-                             row["timestamp"]))
+        # kept as index.json shows it, so that writing the index encodes nothing again
+        self.pending.append((key, content, rules, page, json.dumps(row, indent=1),
+                             time.time(), row["timestamp"]))
 
     def flush(self) -> None:
         if not self.pending:
@@ -190,6 +197,25 @@ class State:
             self.conn.execute("INSERT INTO inputs (fingerprint, rules, series, orphans) "
                               "VALUES (?, ?, ?, ?)",
                               (fingerprint, rules, json.dumps(series), orphans))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def scan(self, key: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM scans WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_scans(self, scans: dict[str, bytes], keep: set[str]) -> None:
+        """Remember the scans of this run's files; forget those of other files."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for (key,) in list(self.conn.execute("SELECT key FROM scans")):
+                if key not in keep:
+                    self.conn.execute("DELETE FROM scans WHERE key = ?", (key,))
+            self.conn.executemany("INSERT OR REPLACE INTO scans (key, data) VALUES (?, ?)",
+                                  scans.items())
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
@@ -253,6 +279,70 @@ def sweep(directory: Path) -> None:
             p.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+# -- reading the input -----------------------------------------------------------------
+
+def _packed(envelopes: list) -> bytes:
+    """The envelopes of one mbox file (messages re-read by byte range), for the state
+    (as JSON: the state file is data, never code)."""
+    return json.dumps([
+        (e.line, e.message_id, (e.subject.title, e.subject.version, e.subject.index,
+                                e.subject.total, e.subject.is_reply, e.subject.is_patch,
+                                e.subject.problem),
+         e.author, e.author_name, e.date, e.in_reply_to, e.references, e.has_diff, e.encoded,
+         e.change_id, e.digest.hex(), e.load.start, e.load.end) for e in envelopes],
+        separators=(",", ":")).encode()
+
+
+def _unpacked(data: bytes, src) -> list:
+    from reviewkit.model import Subject
+    from reviewkit.parse.grouping import Envelope
+    from reviewkit.sources.resolve import _Span
+
+    out = []
+    intern = sys.intern  # the same ids recur in every reply's headers, as when scanned
+    for (line, mid, (title, version, index, total, is_reply, is_patch, problem), author, name,
+         date, irt, refs, has_diff, encoded, change_id, digest, start, end) in json.loads(data):
+        out.append(Envelope(
+            source=src.label, line=line, message_id=intern(mid) if mid else None,
+            subject=Subject(raw="", title=title, version=version, index=index, total=total,
+                            is_reply=is_reply, is_patch=is_patch, problem=problem),
+            author=intern(author), author_name=intern(name), date=date,
+            in_reply_to=intern(irt) if irt else None, references=tuple(map(intern, refs)),
+            has_diff=has_diff, encoded=encoded, change_id=change_id,
+            digest=bytes.fromhex(digest), load=_Span(src.path, start, end)))
+    return out
+
+
+def read_envelopes(srcs: list, state: State, rules: str) -> list:
+    """Every envelope of SRCS, digests included, messages left in their files.  An mbox
+    file the last run scanned — the same file, size, modification time and inode, read
+    by the same code — is not scanned again: its envelopes come from the state."""
+    from reviewkit.sources.resolve import FileSource, _Span
+
+    out: list = []
+    scans: dict[str, bytes] = {}
+    keep: set[str] = set()
+    for src in srcs:
+        fingerprint = src.fingerprint() if isinstance(src, FileSource) else None
+        key = f"{rules}\n{src.label}\n{fingerprint}" if fingerprint else None
+        data = state.scan(key) if key else None
+        if data is not None:
+            try:
+                out.extend(_unpacked(data, src))
+                keep.add(key)
+                continue
+            except Exception:  # noqa: BLE001 - a damaged scan: the file is read again
+                pass
+        got = list(src.envelopes(keep=False, digest=True))
+        out.extend(got)
+        if key and got and all(type(e.load) is _Span for e in got):
+            scans[key] = _packed(got)
+            keep.add(key)
+    if scans or keep:
+        state.put_scans(scans, keep)
+    return out
 
 
 # -- one series, in a worker process -------------------------------------------------
@@ -476,12 +566,19 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     bar = None
     try:
         if jobs > 1:
+            import gc
             import multiprocessing
 
+            # what is loaded now (modules, the rule set) lives as long as the run: the
+            # workers' collector need not walk it again after every few series
+            gc.freeze()
             # started before the input is read, so that no worker holds the archive's
             # header index: each gets its series' messages (byte ranges) in its task
             pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
-        envelopes, groups, orphans = api.group(srcs, keep=False, digest=True)
+        from reviewkit.parse import grouping
+
+        envelopes = read_envelopes(srcs, state, rules)
+        groups, orphans = grouping.group(envelopes)
         trailers: dict = {}
         for s in srcs:
             trailers.update(s.trailers or {})
@@ -525,6 +622,9 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             else:
                 pool.close()
             pool.join()
+            import gc
+
+            gc.unfreeze()
         try:
             if out.interrupted:  # what is done is kept: its pages are written
                 state.flush()
@@ -582,7 +682,9 @@ def write_index(directory: Path, state: State, rules: str, out: Outcome,
             return
         yield text[:-len("[]\n}")] + "[\n"
         for n, row in enumerate(rows.texts()):
-            item = json.dumps(json.loads(row), indent=1).replace("\n", "\n  ")
+            if not row.startswith("{\n"):  # not in the index's layout (an older state)
+                row = json.dumps(json.loads(row), indent=1)
+            item = row.replace("\n", "\n  ")
             yield ("  " if n == 0 else ",\n  ") + item
         yield "\n ]\n}\n"
 

@@ -167,8 +167,13 @@ def _cached_regex_compiler(compiler):
         key = (type(p) is bytes, p, flags)
         args = _regexes.get(key)
         if args is not None:
-            _used_regexes.add(key)
-            return _sre.compile(p, *args)
+            try:
+                pattern = _sre.compile(p, *args)
+            except Exception:  # noqa: BLE001 - an entry _sre refuses: compile afresh
+                del _regexes[key]
+            else:
+                _used_regexes.add(key)
+                return pattern
         with lock:  # the recorder replaces _sre in the compiler module meanwhile
             recorder = _Recorder(compiler._sre)
             compiler._sre = recorder

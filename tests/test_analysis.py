@@ -4,6 +4,7 @@ diff-only reconstruction, frozen contexts."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from reviewkit.analysis.facts import WRITABLE, WRPROTECT, writability
 from reviewkit.analysis.summary import CallGraph, Summaries
 from reviewkit.analysis.syntax import path_of
 from reviewkit.engine.cfunc import complete_signature, parse_functions, partial_functions
-from reviewkit.engine.context import FileImage, PatchContext
+from reviewkit.engine.context import FileImage, PatchContext, diff_only_changes
 
 
 def fa_of(src: str, name: str | None = None):
@@ -246,3 +247,169 @@ def test_contexts_are_frozen():
     ctx = PatchContext(series=None, patch=None, mode="diff-only", files=())  # type: ignore
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.files = ()  # type: ignore[misc]
+
+
+# -- one function stitched from several hunks (real postings, diff-only) ------------------
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def changed(slug_path: str, name: str, path: str | None = None):
+    """The FunctionChange of ``name`` in a corpus message, as a rule sees it without a tree."""
+    from reviewkit.parse.series import RawMessage, classify
+
+    item = classify(RawMessage(slug_path, (CORPUS / slug_path).read_bytes()))
+    assert item.patch is not None
+    for change in diff_only_changes(item.patch):
+        if path is not None and change.path != path:
+            continue
+        for fc in change.functions:
+            if fc.name == name:
+                return fc
+    raise AssertionError(f"{name} not changed in {slug_path}")
+
+
+def no_errors(fa) -> bool:
+    todo = [fa.node]
+    while todo:
+        n = todo.pop()
+        if n.type == "ERROR" or n.is_missing:
+            return False
+        todo.extend(n.children)
+    return True
+
+
+def call_on(fa, name: str, line: int):
+    return next(c for c in fa.calls if c.name == name and c.line == line)
+
+
+def guard_texts(fa, node) -> list[str]:
+    return [g.text for g in fa.guards(node)]
+
+
+def test_a_function_over_two_hunks_is_one_model_on_both_sides():
+    # copy_present_pte() in "mm: Do early cow for pinned pages during fork() for ptes":
+    # the first hunk opens the body and leaves it in the middle of a comment, the
+    # second starts 18 lines further down and closes it
+    fc = changed("buggy/fork-early-cow-non-anon.eml", "copy_present_pte")
+    post, pre = of(fc.post), of(fc.pre)
+    assert post is not None and pre is not None
+    assert not post.complete and no_errors(post) and no_errors(pre)
+    assert fc.post.unseen == ((882, 900),) and fc.pre.unseen == ((788, 806),)
+    # the new signature is the one the hunk shows, return type from the line above
+    assert post.return_type == "int" and [p[1] for p in post.params][-1] == "prealloc"
+    # first hunk: the copy of a possibly pinned page, under its guards, in plain view
+    copy = call_on(post, "copy_user_highpage", 854)
+    texts = guard_texts(post, copy.node)
+    assert "if (atomic_read(&src_mm->has_pinned) && page_maybe_dma_pinned(page))" in texts
+    assert "if (is_cow_mapping(vm_flags))" in texts and "if (page)" in texts
+    assert "if (!new_page) (left early)" in texts
+    assert not post.context_unseen(copy.node)
+    # second hunk: seen under its own guard, with the gap before it unseen
+    clear = call_on(post, "pte_clear_uffd_wp", 902)
+    assert guard_texts(post, clear.node)[0] == "if (!(vm_flags & VM_UFFD_WP))"
+    assert post.context_unseen(clear.node) and post.after_gap(clear.node)
+    assert [post.line(g) for g in post.gaps] == [882]
+    # the old side: the page lookup and reference the patch moves, in its second hunk
+    get = call_on(pre, "get_page", 812)
+    assert guard_texts(pre, get.node) == ["if (page)"]
+    assert pre.context_unseen(get.node)
+    assert [c.line for c in pre.calls_to({"vm_normal_page"})] == [810]
+
+
+def test_paths_through_a_gap_say_so():
+    fc = changed("buggy/fork-early-cow-non-anon.eml", "copy_present_pte")
+    post = of(fc.post)
+    lookup = call_on(post, "vm_normal_page", 790)
+    # the way out through the end of the function passes the unseen lines
+    last = post.paths_to_exits(lookup.node, lambda s: s.line in (847, 862))
+    assert [p[-2].line for p in last] == [905] and post.crosses_gap(last[0])
+    # the early returns of the first hunk do not
+    early = post.paths_to_exits(lookup.node, lambda s: s.line == 905)
+    assert {p[-2].line for p in early} <= {847, 862} and early
+    assert not any(post.crosses_gap(p) for p in early)
+    assert [s.line for s in post.cfg.values() if s.kind == "unseen"] == [882]
+
+
+def test_a_loop_opened_out_of_view_is_the_do_while_a_later_hunk_closes():
+    fc = changed("buggy/fork-early-cow-non-anon.eml", "copy_pte_range")
+    post = of(fc.post)
+    assert post is not None and no_errors(post) and no_errors(of(fc.pre))
+    c = call_on(post, "copy_present_pte", 981)
+    loop = c.node
+    while loop.type != "do_statement":
+        loop = loop.parent
+    assert post.line(loop) in post.synthetic_lines  # its "do {" is unseen
+    assert post.context_unseen(c.node)
+    put = call_on(post, "put_page", 1027)
+    assert guard_texts(post, put.node) == ["if (unlikely(prealloc))"]
+    # the parameters come from the hunk header, cut off where git cut it
+    assert [p[1] for p in post.params] == ["dst_mm", "src_mm"]
+
+
+def test_a_renamed_function_is_followed_into_the_next_hunk_after_the_patch():
+    # git names the second hunk after the pre-image's zap_present_pte()
+    fc = changed("buggy/zap-pte-batch-overcount.eml", "zap_present_ptes")
+    post = of(fc.post)
+    assert post is not None and no_errors(post)
+    assert {c.name for c in post.calls} >= {"vm_normal_page", "folio_pte_batch",
+                                            "zap_present_folio_ptes"}
+    batch = call_on(post, "folio_pte_batch", 1622)
+    assert guard_texts(post, batch.node)[0].startswith("if (unlikely(folio_test_large(folio)")
+    # before the patch it is zap_present_pte(), which no longer exists after it
+    old = changed("buggy/zap-pte-batch-overcount.eml", "zap_present_pte")
+    assert old.post is None and of(old.pre) is not None
+
+
+def test_the_body_of_an_unseen_if_is_not_taken_for_a_plain_statement():
+    # zap_pte_range(): a hunk opens with "break;", the body of an if the patch does not show
+    fc = changed("buggy/zap-pte-batch-overcount.eml", "zap_pte_range")
+    post = of(fc.post)
+    assert post is not None and no_errors(post)
+    brk = next(n for n in post.nodes_on(1668) if n.type == "break_statement")
+    assert brk.parent.type == "if_statement" and post.line(brk.parent) in post.synthetic_lines
+    zap = call_on(post, "zap_present_ptes", 1672)
+    assert any(s.line == 1672 for s in post.reachable(
+        next(n for n in post.nodes_on(1664) if n.type == "call_expression")))
+    assert guard_texts(post, zap.node)[0] == "if (pte_present(ptent))"
+
+
+def test_an_absence_claim_over_a_gap_is_low_confidence():
+    # hugetlb_mcopy_atomic_pte() after "mm/hugetlb: Take care of UFFDIO_COPY_MODE_WP": the
+    # unconditional huge_pte_mkdirty() follows lines the patch does not show, where a
+    # test may stand
+    from reviewkit import api
+
+    fc = changed("clean/hugetlb-uffd-copy-mode-wp.eml", "hugetlb_mcopy_atomic_pte",
+                 "mm/hugetlb.c")
+    post = of(fc.post)
+    mk = next(c for c in post.calls if c.name == "huge_pte_mkdirty")
+    assert post.context_unseen(mk.node)
+    # while the test the patch keeps in view, before the gap, is seen as it is
+    wp = next(c for c in post.calls if c.name == "huge_pte_mkuffd_wp")
+    assert guard_texts(post, wp.node)[0] == "if (wp_copy)"
+    assert post.context_unseen(wp.node)  # the gap at 5938 is before it too
+    first = next(c for c in post.calls if c.name == "hstate_vma")
+    assert not post.context_unseen(first.node)
+    report = api.review(str(CORPUS / "clean/hugetlb-uffd-copy-mode-wp.eml"), api.Options())
+    assert not [f for f in report.at_or_above("warning") if f.rule.startswith("mm/")]
+
+
+def test_statements_cut_at_a_hunk_edge_are_completed_or_left_out():
+    fs = partial_functions(
+        [[(10, "\tret = helper(a,"), ],
+         [(20, "\t\t     b, c);"), (21, "\tif (ret &&"), ],
+         [(30, "\t * still the comment"), (31, "\t */"), (32, "\tfor (i = 0;"), ],
+         [(40, "\t\tuse(i);"), (41, "\t}"), (42, "out:"), ]],
+        ["static int f(struct vm_fault *vmf)"] * 4)
+    assert [f.name for f in fs] == ["f"]
+    fa = of(fs[0])
+    assert fa is not None and no_errors(fa)
+    assert [c.name for c in fa.calls] == ["helper", "use"]
+    assert [n for n in fs[0].unseen] == [(11, 19), (22, 29), (33, 39)]
+    use = call(fa, "use")
+    loop = use.node
+    while loop.type != "for_statement":
+        loop = loop.parent
+    assert fa.line(loop) == 32 and fa.context_unseen(use.node)
+    assert [g.kind for g in fa.guards(use.node)][:1] == ["loop"]

@@ -139,6 +139,37 @@ def test_rerun_reviews_only_what_is_new_or_changed(inbox, tmp_path):
     assert rows["k61-0000@reviewkit.invalid"]["tags"]["Tested-by"] == 1
 
 
+def test_a_file_scanned_before_is_taken_from_the_state(inbox, tmp_path):
+    out = tmp_path / "dash"
+    _dashboard(inbox, "-o", out)
+    with sqlite3.connect(out / STATE) as conn:
+        assert conn.execute("SELECT count(*) FROM scans").fetchone()[0] == 1
+    before = _state(out)
+    # the inbox changed behind the state's back: same size, modification time and inode
+    st = inbox.stat()
+    data = inbox.read_bytes()
+    edited = data.replace(b"so the dirty bit in\nthe page table", b"so the dirty bit in\nthe page TABLE")
+    assert edited != data and len(edited) == len(data)
+    with inbox.open("r+b") as fp:
+        fp.write(edited)
+    os.utime(inbox, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert inbox.stat().st_ino == st.st_ino
+    # with another input the run is not a plain rerun, yet the inbox is not read again:
+    # only the new series is reviewed, and the series index is the one the scan found
+    proc = _dashboard(inbox, FIXTURES / "linux-6.1" / "gup-fast-only.patch", "-o", out)
+    assert "8 series, 1 reviewed, 7 unchanged" in proc.stderr.decode()
+    after = _state(out)
+    new = set(after) - set(before)
+    assert len(new) == 1 and {k for k in after if before.get(k) != after[k]} == new
+    # a real change (a new modification time) is read, and its series reviewed again
+    os.utime(inbox, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    proc = _dashboard(inbox, FIXTURES / "linux-6.1" / "gup-fast-only.patch", "-o", out)
+    assert "8 series, 1 reviewed, 7 unchanged" in proc.stderr.decode()
+    assert _state(out)["k61-0000@reviewkit.invalid"] != after["k61-0000@reviewkit.invalid"]
+    with sqlite3.connect(out / STATE) as conn:  # the inbox's old scan is forgotten
+        assert conn.execute("SELECT count(*) FROM scans").fetchone()[0] == 2  # both files
+
+
 def _big_archive(tmp_path: Path, patches: int) -> Path:
     path = tmp_path / "archive.mbox"
     archive.build(patches, path)

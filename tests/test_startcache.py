@@ -164,3 +164,28 @@ def test_a_full_cache_keeps_what_the_run_that_adds_to_it_used(tmp_path):
     assert held > used >= 1
     # the next run reads only what that run used (its own pattern among them)
     assert probe(tmp_path)["loaded"] == used
+
+
+def test_an_entry_the_regex_engine_refuses_is_compiled_afresh(tmp_path):
+    """A well-formed file whose compiled code for a pattern is wrong (a cache
+    written by a buggy or foreign build) costs a compile, never a wrong answer."""
+    probe(tmp_path)
+    script = (
+        "import marshal, re\n"
+        "from reviewkit import startcache\n"
+        "path = startcache._cache_file()\n"
+        "startcache._load(path)\n"
+        "key = (False, r'(?P<name>[\\w.]+)@(?P<host>[^\\s>]+)', 0)\n"
+        "flags, code, groups, gi, ig = startcache._regexes[key]\n"
+        "startcache._regexes[key] = (flags, [99999] + code[1:], groups, gi, ig)\n"
+        "startcache._added = True\n"
+        "startcache._save(path)\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("REVIEWKIT_NO_STARTCACHE", None)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    plain = probe(tmp_path / "off", REVIEWKIT_NO_STARTCACHE="1")
+    got = probe(tmp_path)
+    assert got["loaded"] > 0 and got["added"] is True  # the refused entry was compiled again
+    assert behaviour(got) == behaviour(plain)

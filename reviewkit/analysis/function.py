@@ -97,7 +97,9 @@ class Stmt:
 
     id: int
     node: Node | None  # the statement (or, for a condition, the if/loop/switch)
-    kind: str  # simple | cond | return | goto | break | continue | label | exit | end
+    # simple | cond | return | goto | break | continue | label | exit | end | unseen (code
+    # between two hunks the patch does not show)
+    kind: str
     line: int
     expr: Node | None = None  # what is evaluated here (the condition of a cond)
     succ: list[int] = field(default_factory=list)
@@ -524,17 +526,50 @@ class FunctionAnalysis:
 
     # -- partial functions ----------------------------------------------------------------
 
+    @cached_property
+    def gaps(self) -> tuple[Node, ...]:
+        """The statements that stand for code between two hunks the patch does not
+        show (a partial function stitched from several hunks), in order."""
+        if self.complete or not self.synthetic_lines:
+            return ()
+        return tuple(n for n in self._all if _is_gap(n) and self.line(n) in self.synthetic_lines)
+
+    def after_gap(self, node: Node) -> bool:
+        """Whether unseen code between hunks runs before ``node`` in a block that
+        encloses it (so an unseen early return or test may guard it)."""
+        if not self.gaps:
+            return False
+        n: Node | None = node
+        while n is not None and n != self.node:
+            sib = n.prev_named_sibling
+            while sib is not None:
+                if _is_gap(sib):
+                    return True
+                sib = sib.prev_named_sibling
+            n = n.parent
+        return False
+
+    def crosses_gap(self, path: Iterable[Stmt]) -> bool:
+        """Whether a CFG path passes code the patch does not show."""
+        return any(s.kind == "unseen" for s in path)
+
     def context_unseen(self, node: Node) -> bool:
-        """Whether code the hunk does not show may enclose ``node``: a block the
-        reconstruction had to open, or code nested deeper than the function body
-        at the top of what the hunk shows."""
+        """Whether code the hunk does not show may enclose or guard ``node``: a block
+        the reconstruction had to open, unseen code between two hunks before it, or
+        code nested deeper than the function body at the top of what the hunk
+        shows."""
         if self.complete:
             return False
         n: Node | None = node
         while n is not None and n != self.body:
             if n.type == "compound_statement" and self.line(n) in self.synthetic_lines:
                 return True
+            if n.type in ("if_statement", "do_statement", "switch_statement") \
+                    and self.line(n) in self.synthetic_lines:
+                return True
             n = n.parent
+        if self.after_gap(node):
+            return True
         stmt = self.statement_of(node)
         top = stmt
         while top.parent is not None and top.parent != self.body:
@@ -547,6 +582,17 @@ class FunctionAnalysis:
         if self.body is None or self.line(self.body) not in self.synthetic_lines:
             return False  # the function's own "{" is shown: its top level is the body
         return _indent_level(top) > 1
+
+
+_GAP = b"__reviewkit_unseen"
+
+
+def _is_gap(node: Node) -> bool:
+    """A statement the reconstruction wrote for unseen code between two hunks."""
+    if node.type != "expression_statement" or node.named_child_count != 1:
+        return False
+    inner = node.named_children[0]
+    return inner.type == "identifier" and inner.text == _GAP
 
 
 def _indent_level(node: Node) -> int:
@@ -765,4 +811,6 @@ class _CFG:
         if t == "attributed_statement":
             inner = [c for c in node.named_children if c.type in _STATEMENTS]
             return self.seq(inner, nxt, brk, cont)
+        if _is_gap(node):
+            return self.new(node, "unseen", None, [nxt]).id
         return self.new(node, "simple", node, [nxt]).id

@@ -1,5 +1,5 @@
-"""Resources held on an error path; ERR_PTR values tested for NULL; slab
-allocations sized by a caller's page count.
+"""Resources and pinned pages held on an error path; ERR_PTR values tested for
+NULL; slab allocations sized by a caller's page count.
 
 Each of these is decided on the function's control-flow graph and def-use,
 with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
@@ -9,6 +9,10 @@ with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
   meets no release of the pair, no helper whose summary releases, and no
   hand-off of what was taken (returned, stored, given to a function the
   analysis cannot see into).
+- mm/resource-earlier-pins-held-on-error: pages held in an array the function
+  fills — by a count-returning GUP call (pin_user_pages*(), get_user_pages*()),
+  followed through the tests of its count, or one page per loop iteration —
+  at a ``return`` of an error with no unpin or put on the path.
 - mm/err-ptr-tested-for-null: the result of a call that returns ERR_PTR() on
   failure — kernel API listed as such, or a function whose definition is
   visible and returns ERR_PTR() — tested only against NULL.
@@ -490,3 +494,415 @@ def cow_early_copy_not_anon(ctx: PatchContext):
                             "copy": c.name, "copy_line": c.line},
                       confidence=Confidence.LOW if fa.context_unseen(test) else (
                           None if fa.complete else Confidence.MEDIUM))
+
+
+# -- mm/resource-earlier-pins-held-on-error ----------------------------------------------------
+#
+# Two ways a function comes to hold pins or references on several pages at once:
+# a GUP call that pins up to N pages and may return fewer (the count it returns is
+# what is held), and a loop that takes one page per iteration into an array.  An
+# error return must drop what was taken so far: GUP's callers take a negative
+# return to mean that nothing is pinned.
+
+_NONE, _PART, _FULL = 1, 2, 4  # what a count-returning GUP call returned: <= 0, short, all
+
+
+def _gup_entry(name: str):
+    v = vocab()
+    return next((v.entry(name, cat) for cat in ("pin", "gup-get") if v.has(cat, name)), None)
+
+
+def _count_arg(name: str) -> int | None:
+    """The index of the page-count argument of a count-returning GUP call (the
+    page array is the vocabulary's ``pages``; the count is two before it, or
+    right after the address when the array comes before the flags)."""
+    e = _gup_entry(name)
+    if e is None or e.pages is None or e.pages < 2:
+        return None
+    return 1 if e.pages == 2 else e.pages - 2
+
+
+def _int(node: Node | None) -> int | None:
+    if node is None:
+        return None
+    n = strip(node)
+    if n.type == "number_literal":
+        try:
+            return int(text(n).rstrip("uUlL"), 0)
+        except ValueError:
+            return None
+    if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "-":
+        v = _int(n.child_by_field_name("argument"))
+        return -v if v is not None else None
+    return None
+
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _count_outcomes(cond: Node, is_count) -> tuple[int, int] | None:
+    """For a condition that tests the count (``is_count(node)``), the outcomes
+    (bit sets of _NONE/_PART/_FULL) under which it is true and false; None when
+    it does not test the count in a way this understands."""
+    c = strip(cond)
+    if c.type == "unary_expression" and text(c.child_by_field_name("operator")) == "!":
+        arg = c.child_by_field_name("argument")
+        inner = _count_outcomes(arg, is_count) if arg is not None else None
+        return (inner[1], inner[0]) if inner is not None else None
+    if is_count(c):  # if (ret)
+        return _PART | _FULL, _NONE
+    if c.type != "binary_expression":
+        return None
+    op = text(c.child_by_field_name("operator"))
+    left, right = c.child_by_field_name("left"), c.child_by_field_name("right")
+    if left is None or right is None or op not in _FLIP:
+        return None
+    if is_count(right) and not is_count(left):
+        left, right, op = right, left, _FLIP[op]
+    if not is_count(left):
+        return None
+    k = _int(right)
+    every = _NONE | _PART | _FULL
+    if k is not None and k <= 0:
+        # against 0 (or below): whether anything was pinned at all
+        if op in ("<", "<=", "=="):
+            return _NONE, every
+        if op in (">", "!="):
+            return (_PART | _FULL if k == 0 else every), _NONE
+        return every, _NONE  # >=
+    if k == 1 and op in ("<", ">="):
+        return (_NONE, _PART | _FULL) if op == "<" else (_PART | _FULL, _NONE)
+    # against the number asked for (or any bound not known to be 0)
+    if op in ("!=", "<"):
+        return _NONE | _PART, _FULL
+    if op in ("==", ">="):
+        return _FULL, _NONE | _PART
+    return None
+
+
+def _loop_of(fa: FunctionAnalysis, node: Node) -> Node | None:
+    """The innermost loop of the function that ``node`` is in."""
+    n = node.parent
+    while n is not None and n != fa.body:
+        if n.type in ("for_statement", "while_statement", "do_statement"):
+            return n
+        n = n.parent
+    return None
+
+
+def _loop_head(fa: FunctionAnalysis, loop: Node) -> Stmt | None:
+    return next((s for s in fa.cfg.values() if s.kind == "cond" and s.node is not None
+                 and s.node.start_byte == loop.start_byte and s.node.end_byte == loop.end_byte),
+                None)
+
+
+def _into_array(fa: FunctionAnalysis, c, loop: Node, handle: str | None,
+                pages_arg: Node | None) -> str | None:
+    """The array that keeps what the acquire in ``loop`` took, one element per
+    iteration: the GUP call's page array offset by the iteration (``pages + i``,
+    ``&pages[i]``), or an array element the taken page is stored in within the
+    loop.  None when nothing outlives the iteration this way."""
+    if pages_arg is not None and _is_address(pages_arg) and \
+            _address_target(pages_arg).type == "identifier":
+        # one page at a time into a local (&page), stored in the array below
+        handle, pages_arg = text(_address_target(pages_arg)), None
+    if pages_arg is not None:
+        a = _address_target(pages_arg)
+        if a.type == "subscript_expression":
+            return path_of(a.child_by_field_name("argument"))
+        if a.type == "binary_expression" and text(a.child_by_field_name("operator")) == "+":
+            return path_of(a.child_by_field_name("left"))
+        p = path_of(a)
+        # the array itself, moved on each time round (pages += ret)
+        if p is not None and any(d.kind == "update" or (d.value is not None and _mentions(
+                d.value, {p}) and inside(d.node, loop)) for d in fa.defs_of(p)):
+            return p
+        return None
+    if handle is None:
+        return None
+    names = fa.aliases(handle) | {handle}
+    for n in walk(loop):
+        if n.type != "assignment_expression" or text(n.child_by_field_name("operator")) != "=":
+            continue
+        left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+        if left is None or right is None or strip(left).type != "subscript_expression":
+            continue
+        if _mentions(right, names):
+            return path_of(strip(left).child_by_field_name("argument"))
+    return None
+
+
+def _outlives(path: str | None) -> bool:
+    """A page array reached through a structure or a pointer belongs to an
+    object that outlives the call: its pins are that object's to drop."""
+    return path is None or "->" in path or "." in path
+
+
+def _held_paths(fa: FunctionAnalysis, start: Stmt, array: str, releases: frozenset[str],
+                summaries: Summaries | None, *, count: str | None = None,
+                count_call: Node | None = None, loop_head: Stmt | None = None,
+                counts: frozenset[str] = frozenset(), loop: Node | None = None
+                ) -> Iterator[tuple[Stmt, list[Stmt]]]:
+    """Error returns reachable from ``start`` with pages of ``array`` still held.
+
+    With ``count``, what the GUP call returned is followed through the tests of
+    it: a return is reported only where some pages may be pinned.  With
+    ``loop_head``, only returns reached after going round the loop at least once
+    (so earlier iterations hold something) are reported."""
+    held = fa.aliases(array) | {array}
+    # what says how many are held: stored where the caller sees it, it is handed off
+    tally = set(counts) | ({count} if count else set())
+
+    def is_count(n: Node) -> bool:
+        n = strip(n)
+        if count_call is not None and n.start_byte == count_call.start_byte \
+                and n.end_byte == count_call.end_byte:
+            return True
+        return count is not None and path_of(n) == count
+
+    init = _NONE | _PART | _FULL
+    todo: list[tuple[Stmt, list[Stmt], frozenset[str], int, bool]] = []
+    if count_call is not None and start.kind == "cond" and start.expr is not None:
+        split = _count_outcomes(start.expr, is_count)
+        for k, nxt in enumerate(start.succ[:2]):
+            out = init if split is None else split[k]
+            todo.append((fa.cfg[nxt], [start], frozenset(), out, False))
+    else:
+        todo = [(fa.cfg[i], [start], frozenset(), init, False) for i in start.succ]
+    seen: set[tuple[int, frozenset[str], int, bool]] = set()
+    steps = 0
+    counting = count
+    while todo and steps < _MAX_STEPS:
+        steps += 1
+        s, path, errvars, outcome, looped = todo.pop()
+        if not outcome & (_PART | _FULL):
+            continue  # nothing pinned on this path
+        key = (s.id, errvars, outcome, looped)
+        if key in seen:
+            continue
+        seen.add(key)
+        if s.kind in ("exit", "end"):
+            continue
+        if loop_head is not None and s is loop_head:
+            looped = True
+        elif s is start and loop_head is None:
+            continue
+        if loop is not None and s.node is not None and _other_arm(fa, loop, start, s):
+            continue  # an arm no iteration that took pages can take
+        where = s.expr if s.expr is not None else s.node
+        if _releases(fa, where, releases, summaries):
+            continue
+        if s.kind == "return" and s.node is not None:
+            value = next((c for c in s.node.named_children if c.type != "comment"), None)
+            if value is not None and path_of(value) in held and path_of(value) in errvars:
+                yield s, path + [s]  # the array's own pointer, overwritten by ERR_PTR()
+                continue
+        if _stores_out(where, held | tally):
+            continue
+        if _hands_off(fa, s, held | ({counting} if counting else set()), summaries) \
+                and not (s.kind == "return" and counting and _count_is_error(
+                    s, counting, errvars)):
+            continue
+        if s.kind == "return":
+            value = next((c for c in s.node.named_children if c.type != "comment"),
+                         None) if s.node is not None else None
+            if _error_value(fa, value, errvars) and (loop_head is None or looped) \
+                    and not (loop_head is not None and _only_before_progress(
+                        fa, s, loop_head.node)):
+                yield s, path + [s]
+            continue
+        if _splits_release(fa, s, releases, summaries):
+            continue
+        asg = _assignment(where) if s.kind == "simple" else None
+        if asg is not None:
+            left, right = asg
+            err = _error_value(fa, right, frozenset())
+            errvars = errvars | {left} if err else errvars - {left}
+            if left in held and not is_null(right) and not err:
+                continue  # the array now names something else
+        split = _count_outcomes(s.expr, is_count) if s.kind == "cond" and s.expr is not None \
+            and s.node is not None and s.node.type == "if_statement" else None
+        neg = _negative(s.expr) if s.kind == "cond" and s.node is not None \
+            and s.node.type == "if_statement" else None
+        for k, nxt in enumerate(s.succ):
+            out = outcome & split[k] if split is not None and k < 2 else outcome
+            errs = errvars | {neg} if neg is not None and k == 0 else errvars
+            todo.append((fa.cfg[nxt], path + [s], errs, out, looped))
+
+
+def _stores_out(node: Node | None, names: set[str]) -> bool:
+    """An assignment (``=``, ``+=``, ...) of something made of ``names`` through a
+    pointer or into a structure (``*pinned += ret``, ``obj->nr = ret``): the
+    caller can see it and release what it counts."""
+    if node is None or not names:
+        return False
+    for n in walk(node):
+        if n.type != "assignment_expression":
+            continue
+        left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+        if left is None or right is None or not _mentions(right, names):
+            continue
+        lv = strip(left)
+        if lv.type in ("pointer_expression", "field_expression") or (
+                lv.type == "subscript_expression" and _outlives(path_of(
+                    lv.child_by_field_name("argument")))):
+            return True
+    return False
+
+
+def _invariant(fa: FunctionAnalysis, cond: Node | None, loop: Node) -> bool:
+    """A condition the loop cannot change: no call in it, and nothing it reads
+    is assigned inside the loop."""
+    if cond is None:
+        return False
+    for n in walk(cond):
+        if n.type == "call_expression":
+            return False
+        if n.type in ("identifier", "field_expression"):
+            p = path_of(n)
+            if p is not None and any(inside(d.node, loop) for d in fa.defs_of(p)):
+                return False
+    return True
+
+
+def _other_arm(fa: FunctionAnalysis, loop: Node | None, acquire: Stmt, ret: Stmt) -> bool:
+    """The acquire sits in one arm of a switch or if inside the loop whose
+    condition the loop cannot change, and the return in another: every
+    iteration takes the same arm, so no iteration that took pages reaches it."""
+    if loop is None or acquire.node is None or ret.node is None:
+        return False
+    a, r = acquire.node, ret.node
+    x = a
+    while x is not None and x != loop:
+        parent = x.parent
+        if parent is None:
+            break
+        if x.type == "case_statement" and parent.type == "compound_statement" \
+                and parent.parent is not None and parent.parent.type == "switch_statement":
+            sw = parent.parent
+            if inside(r, sw) and not inside(r, x) and _invariant(
+                    fa, sw.child_by_field_name("condition"), loop):
+                return True
+        if parent.type == "if_statement" and x != parent.child_by_field_name("condition"):
+            other = parent.child_by_field_name("alternative") \
+                if x == parent.child_by_field_name("consequence") \
+                else parent.child_by_field_name("consequence")
+            if other is not None and inside(r, other) and _invariant(
+                    fa, parent.child_by_field_name("condition"), loop):
+                return True
+        x = parent
+    return False
+
+
+def _only_before_progress(fa: FunctionAnalysis, ret: Stmt, loop: Node | None) -> bool:
+    """The return runs only while a counter the loop advances is still zero
+    (``if (!i) return ret;``, ``return`` under ``nr == 0``): no earlier iteration
+    completed, so nothing is held."""
+    if loop is None or ret.node is None:
+        return False
+    for g in fa.guards(ret.node):
+        for lit in g.literals():
+            p = lit.path
+            if lit.polarity or not lit.necessary or p is None:
+                continue
+            if any(inside(d.node, loop) and d.kind in ("assign", "update")
+                   for d in fa.defs_of(p)):
+                return True
+    return False
+
+
+def _negative(cond: Node | None) -> str | None:
+    """``x < 0`` (or ``0 > x``): on its true branch ``x`` holds an errno."""
+    if cond is None:
+        return None
+    c = strip(cond)
+    if c.type != "binary_expression":
+        return None
+    op = text(c.child_by_field_name("operator"))
+    left, right = c.child_by_field_name("left"), c.child_by_field_name("right")
+    if op == "<" and _int(right) == 0:
+        return path_of(left)
+    if op == ">" and _int(left) == 0:
+        return path_of(right)
+    return None
+
+
+def _count_is_error(s: Stmt, count: str, errvars: frozenset[str]) -> bool:
+    """``return ret`` where ``ret``, the count, was overwritten with an errno."""
+    value = next((c for c in s.node.named_children if c.type != "comment"),
+                 None) if s.node is not None else None
+    return value is not None and path_of(value) == count and count in errvars
+
+
+@check("mm/resource-earlier-pins-held-on-error")
+def earlier_pins_held_on_error(ctx: PatchContext):
+    v = vocab()
+    counted = v["pin"] | v["gup-get"]
+    single = v["page-get"]
+    releases = frozenset(v["unpin"] | v["page-put"] | v["dirty-release"])
+    for fc, f, fa, added, summaries in _changed(ctx):
+        reported: set[int] = set()
+        for c in fa.calls_to(counted | single):
+            s0 = fa.cfg_node(c.node)
+            if s0 is None:
+                continue
+            loop = _loop_of(fa, c.node)
+            pages_arg = None
+            count_i = _count_arg(c.name) if c.name in counted else None
+            if c.name in counted:
+                e = _gup_entry(c.name)
+                if e is None or e.pages is None or e.pages >= len(c.args) \
+                        or is_null(c.args[e.pages]):
+                    continue  # no page array: nothing is held
+                pages_arg = c.args[e.pages]
+            asked = _int(c.args[count_i]) if count_i is not None and count_i < len(c.args) \
+                else None
+            if asked is not None and asked <= 1 and loop is None:
+                continue  # one page asked for: the count says all or nothing
+            found = []
+            if loop is not None:
+                # the page a get takes is its first argument; a GUP call's, its array
+                handle = path_of(_address_target(c.args[0])) \
+                    if pages_arg is None and c.args else None
+                array = _into_array(fa, c, loop, handle, pages_arg)
+                head = _loop_head(fa, loop)
+                if array is not None and not _outlives(array) and head is not None:
+                    what = (f"the pages {c.name}() on line {c.line} took in the loop's "
+                            "earlier iterations")
+                    result = _assigned_to(c.node)
+                    found = list(_held_paths(fa, s0, array, releases, summaries,
+                                             loop_head=head, counts=frozenset(
+                                                 {result} if result else ()), loop=loop))
+                    if not found and pages_arg is not None and not (
+                            asked is not None and asked <= 1):
+                        # this iteration's own short count
+                        found = list(_held_paths(fa, s0, array, releases, summaries,
+                                                 count=result, count_call=c.node
+                                                 if result is None else None, loop=loop))
+                        what = (f"the pages {c.name}() on line {c.line} pinned (it may pin "
+                                "fewer than asked, and nothing on this path rules out some)")
+            elif pages_arg is not None:
+                array = path_of(_address_target(pages_arg))
+                if array is None and strip(pages_arg).type == "binary_expression":
+                    array = path_of(strip(pages_arg).child_by_field_name("left"))
+                if array is not None and not _outlives(array):
+                    result = _assigned_to(c.node)
+                    found = list(_held_paths(fa, s0, array, releases, summaries,
+                                             count=result, count_call=c.node
+                                             if result is None else None))
+                    what = (f"the pages {c.name}() on line {c.line} pinned (it may pin "
+                            "fewer than asked, and nothing on this path rules out some)")
+            for ret, path in found:
+                if ret.line in reported:
+                    continue
+                touched = {st.line for st in path if st.node is not None}
+                if c.line not in added and not (touched & added):
+                    continue
+                reported.add(ret.line)
+                conf = Confidence.LOW if ret.node is not None and fa.context_unseen(ret.node) \
+                    else (None if fa.complete else Confidence.MEDIUM)
+                yield Hit(line=ret.line, path=fc.path, function=f.name,
+                          args={"func": f.name, "acquire": c.name, "acquire_line": c.line,
+                                "what": what, "array": array},
+                          confidence=conf)
+                break

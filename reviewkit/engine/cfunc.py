@@ -33,6 +33,8 @@ _FUNC_START = re.compile(
 
 
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
+# a line holding only a return type (``static inline struct page *``)
+_RETURN_TYPE = re.compile(r"^(?!(?:return|else|do|goto|case|typedef)\b)[A-Za-z_][\w \t]*[\w\*][ \t]*\**[ \t]*$")
 
 
 @lru_cache(maxsize=65536)
@@ -76,6 +78,8 @@ class Function:
     calls: tuple[Call, ...] = ()
     lines: tuple[tuple[int, str], ...] = ()  # the known lines, in order
     complete: bool = True
+    # the unseen lines between the parts of a partial function the hunks show (first, last)
+    unseen: tuple[tuple[int, int], ...] = ()
     # (function_definition node, line of the parsed text's first line, lines the
     # reconstruction made up, tree): what reviewkit.analysis builds on
     syntax: tuple | None = field(default=None, compare=False, repr=False, hash=False)
@@ -198,6 +202,18 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
                     lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
                                 if i - first < len(line_texts)),
                     complete=True, syntax=(node, first, frozenset(), tree))
+
+
+def closed_in_view(f: Function) -> bool:
+    """Whether a function parsed from a fragment really ends there: its body's closing
+    brace is in the text, at the start of a line (not one tree-sitter made up)."""
+    if f.syntax is None:
+        return False
+    body = f.syntax[0].child_by_field_name("body")
+    if body is None or body.child_count == 0:
+        return False
+    last = body.children[-1]
+    return last.type == "}" and not last.is_missing and last.start_point[1] == 0
 
 
 def parse_functions(text: str, first_line: int = 1) -> list[Function]:
@@ -340,19 +356,43 @@ def _signature_closed(parts: list[str]) -> bool:
     return s.count("(") > 0 and s.count("(") <= s.count(")")
 
 
-def partial_functions(hunk_lines: list[list[tuple[int, str]]],
-                      headers: list[str]) -> list[Function]:
+def partial_functions(hunk_lines: list[list[tuple[int, str]]], headers: list[str],
+                      follow: list[bool] | None = None) -> list[Function]:
     """Functions as far as hunks show them, each parsed with tree-sitter.
 
     ``hunk_lines`` holds, per hunk, the (line number, text) pairs of one side;
     ``headers`` the hunk section headers (git's guess at the enclosing function).
-    Parts of one function seen in several hunks are merged; two definitions of
-    one name (``#ifdef`` variants) are kept apart.  What the hunks do not show is
-    completed so the text parses: the signature from the hunk header (cut-off
-    parameter lists keep their complete parameters) plus the signature lines the
-    hunk shows, the braces of blocks that open or close out of view.
+    Parts of one function seen in several hunks are stitched into one (see
+    :func:`_build_partial`); two definitions of one name (``#ifdef`` variants) are
+    kept apart.  What the hunks do not show is completed so the text parses: the
+    signature from the hunk header (cut-off parameter lists keep their complete
+    parameters) plus the signature lines the hunk shows, the braces of blocks that
+    open or close out of view, the code between two hunks as unseen statements.
+
+    ``follow`` (from :func:`continued_hunks` of the other side) says which hunks go
+    on with the function the hunk before left open: git names the function of a
+    hunk from the pre-image, so after a hunk that renames a function the header
+    still gives the old name.
     """
+    found, _ = _scan(hunk_lines, headers, follow)
+    out = []
+    for p in found:
+        f = _build_partial(p)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def continued_hunks(hunk_lines: list[list[tuple[int, str]]], headers: list[str]) -> list[bool]:
+    """Per hunk: whether it goes on with the function the hunk before left open."""
+    return _scan(hunk_lines, headers, None)[1]
+
+
+def _scan(hunk_lines: list[list[tuple[int, str]]], headers: list[str],
+          follow: list[bool] | None) -> tuple[list[_Partial], list[bool]]:
     found: list[_Partial] = []
+    continued: list[bool] = []
+    left_open: _Partial | None = None
 
     def last_named(name: str) -> _Partial | None:
         for p in reversed(found):
@@ -360,11 +400,14 @@ def partial_functions(hunk_lines: list[list[tuple[int, str]]],
                 return p
         return None
 
-    for lines, header in zip(hunk_lines, headers):
+    for i, (lines, header) in enumerate(zip(hunk_lines, headers)):
         current: _Partial | None = None
         hname = function_start_name(header.strip()) if header else None
         rest = lines
-        if hname and lines:
+        if follow is not None and i < len(follow) and follow[i] and left_open is not None \
+                and lines:
+            current = left_open
+        elif hname and lines:
             current = last_named(hname)
             if current is not None and current.lines and current.lines[-1][0] >= lines[0][0]:
                 current = None  # not the same definition: an earlier one, or a variant
@@ -388,15 +431,27 @@ def partial_functions(hunk_lines: list[list[tuple[int, str]]],
                         current.lines.extend(lines[:k])
                         current.header_lines = {n for n, _ in lines[:k]}
                         rest = lines[k:]
-            current.signature_done = True
+        if current is not None:
+            current.signature_done = True  # the rest of a cut-off signature is unseen
+        start_with = current
+        prev: tuple[int, str] | None = None
         for n, t in rest:
             name = function_start_name(t)
             if name:
-                current = _Partial(name=name, start=n, signature=[(n, t)])
+                sig = [(n, t)]
+                if t.startswith(name) and prev is not None and prev[0] == n - 1 \
+                        and _RETURN_TYPE.match(prev[1]):
+                    # the return type on the line above, kernel style
+                    sig.insert(0, prev)
+                    if current is not None and current.lines and current.lines[-1] == prev:
+                        current.lines.pop()
+                current = _Partial(name=name, start=sig[0][0], signature=list(sig))
                 current.signature_done = "{" in t or _signature_closed([t])
-                current.lines.append((n, t))
+                current.lines.extend(sig)
                 found.append(current)
+                prev = (n, t)
                 continue
+            prev = (n, t)
             if current is None:
                 continue
             if not current.signature_done:
@@ -406,16 +461,338 @@ def partial_functions(hunk_lines: list[list[tuple[int, str]]],
             current.lines.append((n, t))
             if t.startswith("}"):
                 current = None
-    out = []
-    for p in found:
-        f = _build_partial(p)
-        if f is not None:
-            out.append(f)
-    return out
+        continued.append(start_with is not None and start_with is left_open)
+        if lines:
+            left_open = current
+    return found, continued
+
+
+# --- one function from the hunks that show parts of it ------------------------------------
+#
+# The hunks of one function are stitched into one text tree-sitter-c can parse.  Every run
+# of shown lines (one hunk's side) gets an absolute block depth from the kernel's
+# indentation, checked against its own braces; between two runs the unseen lines are
+# represented by a marker statement (UNSEEN) at each depth the code passes, plus the braces
+# that close or open there.  A run that ends mid-statement is completed (its open
+# parentheses closed, a missing body given as a marker), a run that starts mid-statement or
+# inside a comment has those lines left out, and an #if whose other half is unseen is
+# dropped.  Everything the reconstruction writes stands on lines the patch does not show,
+# which the function's ``syntax`` names as synthetic.
+
+UNSEEN = "__reviewkit_unseen"
+_UNSEEN_STMT = UNSEEN + ";"
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|\'(?:[^\'\\]|\\.)*\'?|/\*|//')
+_COMMENT_BODY = re.compile(r"^\*(?:\s|$|/)")
+_CONTROL = re.compile(r"^(?:\}\s*)?(?:(?:if|for|while|switch)\s*\(|else\b|do\b)")
+_MACRO_HEAD = re.compile(r"^[A-Za-z_]\w*\s*\(")
+_DO = re.compile(r"^\s*(?:\}\s*)?do\b")
+_CASE = re.compile(r"^(?:case\b|default\s*:)")
+_LABEL = re.compile(r"^[A-Za-z_]\w*\s*:(?!:)")
+_CONTINUES = ("&&", "||", "?", "|", ".", "->", "+", ":")
+_OPERAND_MISSING = "(,&|+-*/%<>=!?:~^"
+
+
+def _strip_line(line: str, in_comment: bool) -> tuple[str, bool]:
+    """The code of ``line`` (comments out, string contents emptied) and whether a block
+    comment is still open at its end."""
+    out: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if in_comment:
+            j = line.find("*/", i)
+            if j < 0:
+                return "".join(out), True
+            out.append(" ")
+            i, in_comment = j + 2, False
+            continue
+        m = _TOKENS.search(line, i)
+        if m is None:
+            out.append(line[i:])
+            break
+        out.append(line[i:m.start()])
+        tok = m.group(0)
+        if tok == "//":
+            break
+        if tok == "/*":
+            in_comment = True
+        else:
+            out.append('""')
+        i = m.end()
+    return "".join(out), in_comment
+
+
+def _ends_statement(code_text: str) -> bool:
+    s = code_text.rstrip()
+    return not s or s[-1] in ";{}:" or s.lstrip().startswith("#")
+
+
+@dataclass
+class _Run:
+    """Consecutive shown lines of one function: what a hunk shows of it."""
+
+    lines: list[tuple[int, str]]
+    code: list[str] = field(default_factory=list)  # per line: the code the parse text holds
+    keep: list[bool] = field(default_factory=list)  # False: left out of the parse text
+    in_comment: bool = False  # a block comment is open at the run's end
+    completion: str = ""  # what ends a statement the run leaves unfinished
+    start: int = 1  # block depth before the first line
+    end: int = 1  # block depth after the last line
+    body_first: bool = False  # the run opens with the body of an unseen if/for/while
+    label_last: bool = False  # the run ends with a label (or case) its statement unseen
+    before: list[int] = field(default_factory=list)  # per line: depth before it, from start
+
+    @property
+    def first(self) -> int:
+        return self.lines[0][0]
+
+    @property
+    def last(self) -> int:
+        return self.lines[-1][0]
+
+
+def _indent(text: str, spaces_per_level: int) -> int:
+    level = 0
+    col = 0
+    for ch in text:
+        if ch == "\t":
+            level += 1
+        elif ch == " ":
+            col += 1
+        else:
+            break
+    return level + col // spaces_per_level
+
+
+def _prepare_run(run: _Run, signature: bool = False) -> None:
+    lines = run.lines
+    k = 0
+    head = 0  # leading lines that close a comment opened above the hunk
+    while k < len(lines):
+        s = lines[k][1].strip()
+        if "*/" in s and "/*" not in s.split("*/", 1)[0]:
+            head = k + 1
+            break
+        if s and not _COMMENT_BODY.match(s):
+            break
+        k += 1
+    state = False
+    run.code, run.keep = [], []
+    for i, (_, t) in enumerate(lines):
+        if i < head:
+            run.code.append("")
+            run.keep.append(False)
+            continue
+        c, state = _strip_line(t, state)
+        run.code.append(c)
+        run.keep.append(True)
+    run.in_comment = state
+    # a statement begun above the hunk: its tail is left out
+    first = next((i for i, c in enumerate(run.code) if c.strip()), None)
+    if first is not None and not run.code[first].lstrip().startswith("#"):
+        depth = low = 0
+        end = None
+        lead = run.code[first].lstrip()
+        for i in range(first, len(lines)):
+            c = run.code[i]
+            depth += c.count("(") - c.count(")")
+            low = min(low, depth)
+            if _ends_statement(c) and c.strip():
+                end = i
+                break
+        cont = lead.startswith(_CONTINUES) and not _CASE.match(lead) and not lead.startswith("::")
+        if end is not None and (low < 0 or cont):
+            for i in range(first, end + 1):
+                run.code[i] = ""
+                run.keep[i] = False
+    # a statement the hunk leaves unfinished: completed so it parses
+    last = next((i for i in range(len(lines) - 1, -1, -1) if run.code[i].strip()), None)
+    # parentheses still open at the end (a for header cut after its first ";")
+    p = 0
+    opened_at = None
+    for i, c in enumerate(run.code):
+        for ch in c:
+            if ch == "(":
+                if p == 0:
+                    opened_at = i
+                p += 1
+            elif ch == ")":
+                p = max(p - 1, 0)
+    if last is not None and p == 0 and (_LABEL.match(run.code[last].strip())
+                                        or _CASE.match(run.code[last].strip())) \
+            and run.code[last].rstrip().endswith(":"):
+        run.label_last = True
+    if last is None or (p == 0 and _ends_statement(run.code[last])):
+        return
+    if signature and not any("{" in c for c in run.code):
+        return  # the signature, whose body opens out of view
+    start = opened_at if p > 0 and opened_at is not None else last
+    while start > 0:
+        prev = next((i for i in range(start - 1, -1, -1) if run.code[i].strip()), None)
+        if prev is None or _ends_statement(run.code[prev]):
+            break
+        start = prev
+    stmt = " ".join(run.code[i].strip() for i in range(start, last + 1) if run.code[i].strip())
+    depth = stmt.count("(") - stmt.count(")")
+    if depth < 0:
+        for i in range(start, last + 1):
+            run.code[i] = ""
+            run.keep[i] = False
+        return
+    done = ""
+    if stmt.startswith("for") and depth > 0:
+        inside = stmt[stmt.index("(") + 1:]
+        semis = inside.count(";")
+        if semis < 2:
+            # the loop's condition is out of view, not absent
+            done = (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + \
+                (";" + UNSEEN + ";" if semis == 0 else " " + UNSEEN + ";")
+        stmt += done
+    if depth > 0:
+        done += (UNSEEN if stmt[-1] in _OPERAND_MISSING else "") + ")" * depth
+    elif stmt[-1] in _OPERAND_MISSING:
+        done = UNSEEN
+    if _CONTROL.match(stmt) or (_MACRO_HEAD.match(stmt) and "=" not in stmt
+                                and (stmt + done).endswith(")")):
+        done += " " + _UNSEEN_STMT
+    else:
+        done += ";"
+    run.completion = done
+
+
+def _place_run(run: _Run, spaces: int, *, opens_function: bool) -> None:
+    """The run's block depth (before its first line, after its last) from its braces
+    and the kernel's indentation."""
+    rel = 0
+    before: list[int] = []
+    deltas: list[int] = []
+    for c in run.code:
+        before.append(rel)
+        d = c.count("{") - c.count("}")
+        deltas.append(d)
+        rel += d
+    anchor = None
+    estimates: dict[int, int] = {}
+    order: list[int] = []
+    prev_ends = True
+    for i, ((_, t), c) in enumerate(zip(run.lines, run.code)):
+        s = c.strip()
+        if not s:
+            continue
+        if t.startswith("{") and anchor is None:
+            anchor = -before[i]  # the function's own brace: depth 0 before it
+        if t.startswith("}"):
+            anchor = -(before[i] + deltas[i])  # the function's end: depth 0 after it
+            break
+        statement = prev_ends
+        prev_ends = _ends_statement(c)
+        if not statement or s.startswith("#") or (t[:1] not in " \t" and _LABEL.match(s)):
+            continue
+        ind = _indent(t, spaces)
+        est = ind + 1 - before[i] if s.startswith("}") or _CASE.match(s) else ind - before[i]
+        if est not in estimates:
+            order.append(est)
+        estimates[est] = estimates.get(est, 0) + 1
+    if opens_function:
+        offset = 0
+    elif anchor is not None:
+        offset = anchor
+    elif estimates:
+        # the most common; on a tie the shallower (a deeper line is more likely the
+        # body of an if without braces)
+        offset = max(order, key=lambda e: (estimates[e], -e))
+    else:
+        offset = 1
+    if not opens_function:
+        # inside the body everywhere but after the function's own closing brace
+        inner = [b for i, b in enumerate(before) if run.code[i].strip()
+                 and not run.lines[i][1].startswith(("{", "}"))]
+        if inner:
+            offset = max(offset, 1 - min(inner))
+        if anchor is None:
+            offset = max(offset, 1 - rel)
+    run.start = offset
+    run.end = max(offset + rel, 0)
+    run.before = before
+    lead = next((i for i, c in enumerate(run.code) if c.strip()), None)
+    if lead is not None and not opens_function:
+        s = run.code[lead].strip()
+        t = run.lines[lead][1]
+        run.body_first = (_indent(t, spaces) == offset + 1 and before[lead] == 0
+                          and s.endswith(";") and not s.startswith(("}", "#"))
+                          and not _CASE.match(s) and not _LABEL.match(s))
+
+
+def _openers(runs: list[_Run], j: int, outer: int, count: int) -> str:
+    """The text that opens ``count`` blocks (their insides at depths ``outer`` + 1 ..
+    ``outer`` + ``count``) before ``runs[j]``: ``do {`` for one a ``} while`` closes,
+    ``if (UNSEEN) {`` before an ``} else``, ``switch`` for one holding case labels,
+    else a plain block."""
+    kinds = {}
+    for k in range(outer + 1, outer + count + 1):
+        kind = "{"
+        for run in runs[j:]:
+            if run.start < k:
+                break  # closed where the hunks do not show
+            closed = False
+            for c, rel in zip(run.code, run.before):
+                d = run.start + rel
+                st = c.strip()
+                if not st:
+                    continue
+                if d < k:
+                    closed = True
+                    break
+                if d == k and st.startswith("}"):
+                    rest = st[1:].lstrip()
+                    if rest.startswith("while"):
+                        kind = "do {"
+                    elif rest.startswith("else"):
+                        kind = "if (" + UNSEEN + ") {"
+                    closed = True
+                    break
+                if d == k and _CASE.match(st) and kind == "{":
+                    kind = "switch (" + UNSEEN + ") {"
+            if closed or run.end < k:
+                break
+        kinds[k] = kind
+    return " ".join(kinds[k] for k in range(outer + 1, outer + count + 1))
+
+
+def _balance_preprocessor(text_by_line: dict[int, str]) -> None:
+    """Leave out #if/#else/#endif lines whose other half the hunks do not show."""
+    stack: list[list[int]] = []
+    drop: list[int] = []
+    for n in sorted(text_by_line):
+        s = text_by_line[n].lstrip()
+        if not s.startswith("#"):
+            continue
+        word = s[1:].lstrip().split(None, 1)[0] if s[1:].strip() else ""
+        if word in ("if", "ifdef", "ifndef"):
+            stack.append([n])
+        elif word in ("else", "elif", "elifdef", "elifndef"):
+            if stack:
+                stack[-1].append(n)
+            else:
+                drop.append(n)
+        elif word == "endif":
+            if stack:
+                stack.pop()
+            else:
+                drop.append(n)
+    for group in stack:
+        drop.extend(group)
+    for n in drop:
+        text_by_line[n] = ""
 
 
 def _build_partial(p: _Partial) -> Function | None:
     p.lines.sort()
+    if p.signature and not _signature_closed([t for _, t in p.signature]):
+        # the hunk shows the start of the signature, the rest is unseen: complete it
+        # like a hunk header's
+        p.header = " ".join(t.strip() for _, t in p.signature)
+        p.header_lines = p.header_lines | {n for n, _ in p.signature}
+        p.signature = []
     known = {n: t for n, t in p.lines if n not in p.header_lines}
     if not known:
         return None
@@ -425,45 +802,104 @@ def _build_partial(p: _Partial) -> Function | None:
         sig_text = complete_signature(p.header or "") or f"void {p.name}()"
         if sig_text.startswith(p.name):
             sig_text = "int " + sig_text  # the return type sat on the line before
-    depth = low = 0
-    for n in range(lo, hi + 1):
-        t = known.get(n)
-        if t is None:
-            continue
-        d, lw = _braces(t)
-        low = min(low, depth + lw)
-        depth += d
-    synthetic = set()
-    text_lines: list[str] = []
+    runs: list[_Run] = []
+    for n in sorted(known):
+        if runs and n == runs[-1].last + 1:
+            runs[-1].lines.append((n, known[n]))
+        else:
+            runs.append(_Run(lines=[(n, known[n])]))
+    tabs = any(t.startswith("\t") for t in known.values())
+    spaces = 8 if tabs else 4
+    for i, run in enumerate(runs):
+        _prepare_run(run, signature=(i == 0 and sig_text is None))
+        _place_run(run, spaces, opens_function=(i == 0 and sig_text is None))
+    synthetic: set[int] = set()
+    text_by_line: dict[int, str] = {}
+    for run in runs:
+        for (n, t), keep in zip(run.lines, run.keep):
+            text_by_line[n] = t if keep else ""
+    # which open blocks are do-loops (closed out of view by "} while (...);")
+    do_at: dict[int, bool] = {}
+
+    def track(run: _Run) -> None:
+        for c, rel in zip(run.code, run.before):
+            d = run.start + rel
+            is_do = _DO.match(c) is not None
+            for ch in c:
+                if ch == "{":
+                    d += 1
+                    do_at[d] = is_do
+                    is_do = False
+                elif ch == "}":
+                    d -= 1
+
+    def closes(frm: int, to: int) -> str:
+        return " ".join("} while (" + UNSEEN + ");" if do_at.get(k) else "}"
+                        for k in range(frm, to, -1))
+
+    unseen: list[tuple[int, int]] = []
+    track(runs[0])
+    for j, (a, b) in enumerate(zip(runs, runs[1:]), 1):
+        tokens = ["*/"] if a.in_comment else []
+        head_open = a.completion.endswith(" " + _UNSEEN_STMT) and b.start > a.end
+        if head_open:
+            # an if/for/while head cut off at the hunk's end whose block the next hunk
+            # is inside: that block is its body
+            tokens.append(a.completion[:-len(_UNSEEN_STMT) - 1])
+        elif a.completion:
+            tokens.append(a.completion)
+        if a.end >= 1 and not head_open:
+            tokens.append(_UNSEEN_STMT)
+        if b.start < a.end:
+            tokens.append(closes(a.end, b.start))
+            if b.start >= 1:
+                tokens.append(_UNSEEN_STMT)
+        elif b.start > a.end:
+            tokens.append(_openers(runs, j, a.end, b.start - a.end))
+            tokens.append(_UNSEEN_STMT)
+        if b.body_first:
+            tokens.append("if (" + UNSEEN + ")")
+        for k in range(a.end + 1, b.start + 1):
+            do_at[k] = False  # opened out of view; a "do {" one is closed in view
+        track(b)
+        text_by_line[a.last + 1] = " ".join(tokens)
+        synthetic.add(a.last + 1)
+        unseen.append((a.last + 1, b.first - 1))
+    _balance_preprocessor(text_by_line)
     first = lo
-    opened = -low
+    head = runs[0]
+    text_lines: list[str] = []
+    guard = " if (" + UNSEEN + ")" if head.body_first else ""
     if sig_text is not None:
         first = lo - 1
-        if known[lo].startswith("{"):
-            text_lines.append(sig_text)  # the body's own brace is shown
-        else:
-            ends = any(t.startswith("}") for t in known.values())
-            opened = max(1, opened + (0 if ends else 1))  # + the body's own brace
-            text_lines.append(sig_text + " " + "{" * opened)
-            synthetic.add(first)
-    elif opened:
+        text_lines.append(sig_text + " { " + _openers(runs, 0, 1, head.start - 1) + guard
+                          if head.start > 0 else sig_text)
+        synthetic.add(first)
+    elif head.start > 0:
         first = lo - 1
-        text_lines.append("{" * opened)
+        text_lines.append(_openers(runs, 0, 0, head.start) + guard)
         synthetic.add(first)
     for n in range(lo, hi + 1):
-        text_lines.append(known.get(n, ""))
-    close = opened + depth
-    if close > 0:
-        text_lines.append("}" * close)
+        text_lines.append(text_by_line.get(n, ""))
+    tail = runs[-1]
+    tokens = ["*/"] if tail.in_comment else []
+    if tail.completion:
+        tokens.append(tail.completion)
+    if tail.label_last:
+        tokens.append(";")
+    if tail.end > 0:
+        tokens.append(closes(tail.end, 0))
+    if tokens:
+        text_lines.append(" ".join(tokens))
         synthetic.add(hi + 1)
     fns = [f for f in parse_functions("\n".join(text_lines), first_line=first)
            if f.start <= lo]
     parsed = fns[0] if fns else None
     if parsed is None or parsed.syntax is None:
         return Function(name=p.name, start=p.start, end=hi, lines=tuple(p.lines),
-                        complete=False)
+                        complete=False, unseen=tuple(unseen))
     node, base, _, tree = parsed.syntax
     calls = tuple(c for c in parsed.calls if c.line not in synthetic)
     return Function(name=p.name, start=p.start, end=hi, params=parsed.params,
                     locals=parsed.locals, calls=calls, lines=tuple(p.lines), complete=False,
-                    syntax=(node, base, frozenset(synthetic), tree))
+                    unseen=tuple(unseen), syntax=(node, base, frozenset(synthetic), tree))

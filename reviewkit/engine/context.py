@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator
 
-from reviewkit.engine.cfunc import Function, parse_functions, partial_functions
+from reviewkit.engine.cfunc import (Function, closed_in_view, continued_hunks,
+                                    parse_functions, partial_functions)
 from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
 
 C_SUFFIXES = (".c", ".h")
@@ -50,15 +51,20 @@ class FileImage:
     @classmethod
     def from_hunks(cls, path: str, hunks: tuple[Hunk, ...], side: str) -> "FileImage":
         per_hunk: list[list[tuple[int, str]]] = []
+        old_side: list[list[tuple[int, str]]] = []
         known: dict[int, str] = {}
         for h in hunks:
             seq = []
+            old = []
             for ln in h.lines:
                 n = ln.new_no if side == "post" else ln.old_no
                 if n is not None:
                     seq.append((n, ln.text))
                     known[n] = ln.text
+                if ln.old_no is not None:
+                    old.append((ln.old_no, ln.text))
             per_hunk.append(seq)
+            old_side.append(old)
 
         def build() -> list[Function]:
             if not path.endswith(C_SUFFIXES) or not known:
@@ -68,10 +74,15 @@ class FileImage:
             for seq in per_hunk:
                 if not seq or not any(t.startswith("}") for _, t in seq):
                     continue  # no function ends in this hunk, so none is whole here
-                funcs.extend(parse_functions("\n".join(t for _, t in seq),
-                                             first_line=seq[0][0]))
+                funcs.extend(f for f in parse_functions("\n".join(t for _, t in seq),
+                                                        first_line=seq[0][0])
+                             if closed_in_view(f))
             whole = [(f.start, f.end) for f in funcs]
-            for f in partial_functions(per_hunk, [h.section for h in hunks]):
+            headers = [h.section for h in hunks]
+            # git names a hunk's function from the pre-image: which hunks go on with
+            # the function the one before left open is decided there
+            follow = continued_hunks(old_side, headers) if side == "post" else None
+            for f in partial_functions(per_hunk, headers, follow):
                 if not any(s <= f.start and f.end <= e for s, e in whole):
                     funcs.append(f)
             return funcs

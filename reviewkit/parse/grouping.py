@@ -45,9 +45,13 @@ _WANTED = {b"message-id", b"in-reply-to", b"references", b"subject", b"from", b"
 
 @dataclass(slots=True)
 class Envelope:
-    """What grouping needs of one message, and how to get the message back."""
+    """What grouping needs of one message, and how to get the message back.
 
-    origin: str
+    An archive's envelopes are all held while it is grouped, so they are kept
+    small: the subject without its raw text and prefixes, names and addresses
+    shared between messages, the origin as its source and line."""
+
+    source: str  # the input's label (one string for all its messages)
     message_id: str | None
     subject: Subject
     author: str  # lower-case address, or the name when there is none
@@ -61,6 +65,12 @@ class Envelope:
     digest: bytes = b""
     load: Callable[[], bytes] | None = None  # the message's bytes
     data: bytes | None = None  # or the bytes themselves
+    line: int | None = None  # of the message's separator in an mbox
+
+    @property
+    def origin(self) -> str:
+        """Where the message came from: ``inbox.mbox:120``, ``0001-foo.patch``."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
 
     def raw(self) -> bytes:
         if self.data is not None:
@@ -153,8 +163,9 @@ def _ids(value: bytes | None) -> list[str]:
 
 
 def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = False,
-             load: Callable[[], bytes] | None = None) -> Envelope:
-    """The envelope of one raw message (never fails: junk gets an empty envelope)."""
+             load: Callable[[], bytes] | None = None, line: int | None = None) -> Envelope:
+    """The envelope of one raw message (never fails: junk gets an empty envelope).
+    ``line``: the message is at this line of the mbox ``origin`` names."""
     h = _headers(data)
     ids = _ids(h.get(b"message-id"))
     irt = _ids(h.get(b"in-reply-to"))
@@ -172,10 +183,13 @@ def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = Fals
                or b"multipart" in h.get(b"content-type", b"").lower())
     has_diff = (b"\ndiff --git " in data or (b"\n+++ " in data and b"\n@@ " in data))
     m = _CHANGE_ID.search(data) if b"change-id:" in data else None
+    subject = parse_subject(_text(h.get(b"subject")))
     env = Envelope(
-        origin=origin, message_id=ids[0] if ids else None,
-        subject=parse_subject(_text(h.get(b"subject"))),
-        author=(addr or name).strip().lower(), author_name=name.strip(),
+        source=origin, line=line, message_id=ids[0] if ids else None,
+        subject=Subject(raw="", title=subject.title, version=subject.version,
+                        index=subject.index, total=subject.total, is_reply=subject.is_reply,
+                        is_patch=subject.is_patch, problem=subject.problem),
+        author=sys.intern((addr or name).strip().lower()), author_name=sys.intern(name.strip()),
         date=date, in_reply_to=irt[0] if irt else (refs[-1] if refs else None),
         references=refs, has_diff=has_diff, encoded=encoded,
         change_id=m.group(1).decode("ascii", "replace") if m else None,

@@ -124,6 +124,11 @@ def _people(pairs, what: str = "From", problems: list | None = None) -> tuple[Pe
 
 _NOT_FOR_MAILPARSER = ("To", "Cc", "Bcc", "Date", "Received", "Resent-Date", "Delivered-To",
                        "Reply-To")
+# what mail-parser is given of the message's own header: the sender and the MIME
+# structure (the parts keep theirs); the rest is read here, before it is removed
+_FOR_MAILPARSER = frozenset({"from", "mime-version", "content-type",
+                             "content-transfer-encoding", "content-disposition"})
+_READ_HERE = ("Subject", "From", "Message-ID", "In-Reply-To", "References")
 
 
 _SIMPLE_ADDRESS = re.compile(
@@ -303,15 +308,17 @@ def parse_message(data: bytes, *, fallback_id: str, max_header: int = MAX_HEADER
         # mail-parser parses every address header (with its own lexer, then the
         # stdlib's again), every Received: and Date: header when it is built; only
         # From: is wanted from it, the recipients are read once below, the date by
-        # parsedate_to_datetime, the Received: chain never
+        # parsedate_to_datetime, the Received: chain never; and it decodes every
+        # other header twice, for a dict of them that is not used either
         kept = {name: raw.get_all(name) for name in _NOT_FOR_MAILPARSER}
-        for name in _NOT_FOR_MAILPARSER:
+        own = {name: _header(raw, name) for name in _READ_HERE}
+        for name in {k.lower() for k in raw.keys()} - _FOR_MAILPARSER:
             del raw[name]
         mail = mailparser.MailParser(raw)
     except Exception as exc:  # mail-parser raises bare exceptions on odd input
         raise NotMailError(f"unparsable message: {type(exc).__name__}") from None
-    subject_raw = _header(raw, "Subject")
-    from_raw = _header(raw, "From")
+    subject_raw = own["Subject"]
+    from_raw = own["From"]
     if subject_raw is None and from_raw is None:
         raise NotMailError("no mail headers (From:/Subject:)")
     subject = normalise_newlines(_decode_header(subject_raw))
@@ -322,10 +329,10 @@ def parse_message(data: bytes, *, fallback_id: str, max_header: int = MAX_HEADER
         problems.append("From: the header does not parse as an address; ignored")
     author = authors[0] if authors else Person(name="", email="")
     date = _date(str(kept["Date"][0]) if kept["Date"] else None, problems)
-    ids = _ids(_header(raw, "Message-ID"), "Message-ID", problems)
+    ids = _ids(own["Message-ID"], "Message-ID", problems)
     message_id = ids[0] if ids else fallback_id
-    irt = _ids(_header(raw, "In-Reply-To"), "In-Reply-To", problems)
-    refs = tuple(_ids(_header(raw, "References"), "References", problems))
+    irt = _ids(own["In-Reply-To"], "In-Reply-To", problems)
+    refs = tuple(_ids(own["References"], "References", problems))
     to = _addresses(kept["To"], "To", problems, max_addresses)
     cc = _addresses(kept["Cc"], "Cc", problems, max_addresses)
 

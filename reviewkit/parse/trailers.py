@@ -28,10 +28,29 @@ _REPLY_KINDS = frozenset({"Reviewed-by", "Acked-by", "Tested-by", "Nacked-by",
                           "Reported-and-tested-by"})
 
 
+# the shapes nearly every trailer has ("Name <a@b>", "<a@b>", "a@b"), read without the
+# stdlib's character-by-character address lexer; they read as parseaddr reads them
+# (anything with quotes, comments, brackets or odd characters goes to parseaddr)
+_SIMPLE = re.compile(r"([^<>\"(),;:@\[\]\\]*?)\s*<([^<>\s\"(),;:@\[\]\\]+@[^<>\s\"(),;:@\[\]\\]+)>"
+                     r"|([^<>\s\"(),;:@\[\]\\]+@[^<>\s\"(),;:@\[\]\\]+)")
+_ADDR_PART = re.compile(r"[^.]+(?:\.[^.]+)*")  # no empty dot-separated part
+
+
+def _simple_address(value: str) -> tuple[str, str] | None:
+    m = _SIMPLE.fullmatch(value)
+    if m is None:
+        return None
+    addr = m.group(2) if m.group(3) is None else m.group(3)
+    local, _, domain = addr.partition("@")
+    if _ADDR_PART.fullmatch(local) is None or _ADDR_PART.fullmatch(domain) is None:
+        return None
+    return (" ".join(m.group(1).split()) if m.group(3) is None else "", addr)
+
+
 def parse_person(value: str) -> Person | None:
     # "Name <email>", "email", "Name <email> # v5.10+", "<stable@vger.kernel.org> # 5.10"
     value = value.split(" #", 1)[0].strip()
-    name, email = parseaddr(value)
+    name, email = _simple_address(value) or parseaddr(value)
     if "@" not in email:
         return None
     return Person(name=name.strip().strip('"'), email=email.strip().lower())

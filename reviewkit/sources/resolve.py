@@ -131,7 +131,7 @@ class FileSource(Source):
                 yield envelope(fp.read(), self.label, keep=True, digest=digest)
                 return
             for lineno, start, end, data in split_spans(fp):
-                yield envelope(data, f"{self.label}:{lineno}", keep=keep, digest=digest,
+                yield envelope(data, self.label, keep=keep, digest=digest, line=lineno,
                                load=None if keep else _Span(self.path, start, end))
 
 
