@@ -5,7 +5,7 @@ Prints figures; asserts nothing (machines are noisy).  Each review runs as a
 separate ``python -m reviewkit`` process, so start-up and imports are counted
 and peak RSS is that process's own.
 
-    python benchmarks/bench.py [--patches 5000] [--runs 5]
+    python benchmarks/bench.py [--patches 5000] [--runs 5] [--bulk-only]
 
 Targets: example end to end <= 0.5 s; bulk >= 300 patches/s with peak RSS <= 300 MB;
 the 6.1 series with --tree (a real kernel tree) <= 1.5 s.  The tree figure needs
@@ -34,18 +34,20 @@ SERIES_61 = REPO / "tests" / "fixtures" / "linux-6.1" / "series.mbox"
 SEP = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
 
 
-def run_review(path: Path, *extra: str, workers: list | None = None) -> tuple[float, float]:
+def run_review(path: Path, *extra: str, workers: list | None = None,
+               cpu: list | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one review process (its parse workers' peak
-    goes to ``workers``)."""
+    goes to ``workers``, its CPU seconds, user + system with its workers', to ``cpu``)."""
     wrapper = (
         "import resource, runpy, sys\n"
         "sys.argv = ['reviewkit'] + sys.argv[1:]\n"
         "try:\n"
         "    runpy.run_module('reviewkit', run_name='__main__')\n"
         "finally:\n"
-        "    sys.stderr.write('RSS_KB=%d WORKER_KB=%d\\n' % (\n"
-        "        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
-        "        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+        "    me = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    kids = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "    sys.stderr.write('RSS_KB=%d WORKER_KB=%d CPU=%.3f\\n' % (me.ru_maxrss, kids.ru_maxrss,\n"
+        "        me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime))\n"
     )
     # as installed for a user: byte-code caches are written and used
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -57,9 +59,11 @@ def run_review(path: Path, *extra: str, workers: list | None = None) -> tuple[fl
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"review failed ({proc.returncode}): {proc.stderr.strip()}")
-    m = re.search(r"RSS_KB=(\d+) WORKER_KB=(\d+)", proc.stderr)
+    m = re.search(r"RSS_KB=(\d+) WORKER_KB=(\d+) CPU=([\d.]+)", proc.stderr)
     if workers is not None:
         workers.append(int(m.group(2)) / 1024)
+    if cpu is not None:
+        cpu.append(float(m.group(3)))
     return wall, int(m.group(1)) / 1024
 
 
@@ -98,9 +102,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patches", type=int, default=5000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--bulk-only", action="store_true",
+                    help="only the synthetic series (the example and tree runs are skipped)")
     args = ap.parse_args()
 
     run_review(EXAMPLE)  # warm-up: byte-code and template caches, page cache
+    if args.bulk_only:
+        bulk_run(args)
+        return
     walls, rsss = zip(*(run_review(EXAMPLE) for _ in range(args.runs)))
     print(f"example series ({EXAMPLE.name}, 15 messages, 4 patches), {args.runs} runs:")
     print(f"  wall median {statistics.median(walls):.3f} s  min {min(walls):.3f} s  "
@@ -124,17 +133,26 @@ def main() -> None:
         print(f"6.1 --tree benchmark skipped: no tree at {tree} "
               "(run scripts/fetch-linux-source.sh)")
 
+    bulk_run(args)
+
+
+def bulk_run(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bulk = Path(tmp) / "bulk.mbox"
         build_bulk(args.patches, bulk)
         size = bulk.stat().st_size / 1e6
         worker_rss: list[float] = []
-        wall, rss = run_review(bulk, workers=worker_rss)
+        cpu: list[float] = []
+        load = os.getloadavg()[0]
+        wall, rss = run_review(bulk, workers=worker_rss, cpu=cpu)
         stdlib = stdlib_parse_seconds(bulk)
         print(f"synthetic series ({args.patches} patches + cover, {size:.1f} MB mbox):")
         print(f"  reviewkit review: wall {wall:.2f} s, {args.patches / wall:.0f} patches/s "
               f"(target >= 300), peak RSS {rss:.1f} MB (target <= 300); "
               f"each parse worker peaked at {worker_rss[0]:.1f} MB")
+        print(f"  CPU {cpu[0]:.2f} s user+sys ({args.patches / cpu[0]:.0f} patches per CPU "
+              f"second); load average {load:.2f} before, {os.getloadavg()[0]:.2f} after "
+              f"(on a shared machine wall time follows the load, CPU time much less)")
         print(f"  stdlib email.message_from_bytes alone: {stdlib:.2f} s "
               f"({args.patches / stdlib:.0f} messages/s)")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "

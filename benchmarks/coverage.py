@@ -12,9 +12,13 @@ patch):
 - ``multi-hunk``: the same, for the functions whose lines come from more than
   one hunk.
 
+With ``--review`` it also reviews every input as ``reviewkit review FILE``
+does and counts the functions the review knew (every function of every image)
+against those it parsed: a function no rule asks about is never parsed.
+
 Prints figures; asserts nothing.
 
-    python benchmarks/coverage.py [--list] [PATH...]
+    python benchmarks/coverage.py [--list] [--review] [PATH...]
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def main() -> None:
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--list", action="store_true",
                     help="name every function side that has no clean model")
+    ap.add_argument("--review", action="store_true",
+                    help="also count the functions a whole review parses")
     args = ap.parse_args()
     seen: set[str] = set()
     total = model = clean = multi = multi_model = multi_clean = 0
@@ -122,6 +128,45 @@ def main() -> None:
     if args.list:
         for m in missing:
             print("  " + m)
+    if args.review:
+        known, built = review_parses(inputs(args.paths))
+        print(f"functions a review knows / parses: {known} / {built} "
+              f"({100 * built / known:.0f}% parsed)" if known else "no functions reviewed")
+
+
+def review_parses(paths: list[Path]) -> tuple[int, int]:
+    """(functions the reviews' images held, functions they parsed), over every input."""
+    from functools import cached_property
+
+    from reviewkit import api
+    from reviewkit.engine import cfunc
+    from reviewkit.engine.context import FileImage
+    from reviewkit.errors import ReviewkitError
+
+    made: list = []
+    original = FileImage.__dict__["functions"]
+
+    def functions(self):
+        fs = original.func(self)
+        made.extend(fs)
+        return fs
+
+    counting = cached_property(functions)
+    counting.__set_name__(FileImage, "functions")
+    FileImage.functions = counting  # type: ignore[assignment]
+    known = built = 0
+    try:
+        for path in paths:
+            made.clear()
+            try:
+                api.review(str(path), api.Options())
+            except ReviewkitError:
+                continue
+            known += len(made)
+            built += sum(cfunc.parsed(f) for f in made)
+    finally:
+        FileImage.functions = original  # type: ignore[assignment]
+    return known, built
 
 
 if __name__ == "__main__":

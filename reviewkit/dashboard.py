@@ -516,6 +516,22 @@ class Progress:
             self.stream.flush()
 
 
+def _pool(jobs: int):
+    """A pool of JOBS forked workers: the stdlib's, except that its worker handler does
+    not also wake whenever a result waits to be read (it then spins until the result
+    handler has read it: about a millisecond of CPU per series).  Workers are never
+    replaced here (no maxtasksperchild), so their exits and the pool's own state are
+    all that handler needs to watch."""
+    import multiprocessing
+    from multiprocessing.pool import Pool
+
+    class QuietPool(Pool):
+        def _get_sentinels(self):
+            return [self._change_notifier._reader]
+
+    return QuietPool(jobs, initializer=_worker_init, context=multiprocessing.get_context("fork"))
+
+
 class _Terminated(Exception):
     pass
 
@@ -567,14 +583,13 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
     try:
         if jobs > 1:
             import gc
-            import multiprocessing
 
             # what is loaded now (modules, the rule set) lives as long as the run: the
             # workers' collector need not walk it again after every few series
             gc.freeze()
             # started before the input is read, so that no worker holds the archive's
             # header index: each gets its series' messages (byte ranges) in its task
-            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
+            pool = _pool(jobs)
         from reviewkit.parse import grouping
 
         envelopes = read_envelopes(srcs, state, rules)

@@ -413,3 +413,56 @@ def test_statements_cut_at_a_hunk_edge_are_completed_or_left_out():
         loop = loop.parent
     assert fa.line(loop) == 32 and fa.context_unseen(use.node)
     assert [g.kind for g in fa.guards(use.node)][:1] == ["loop"]
+
+
+# -- function models are built when a rule first asks -------------------------------------
+
+def patch_context(slug_path: str) -> PatchContext:
+    from reviewkit.parse.series import RawMessage, classify
+
+    item = classify(RawMessage(slug_path, (CORPUS / slug_path).read_bytes()))
+    return PatchContext(series=None, patch=item.patch, mode="diff-only",  # type: ignore
+                        files=tuple(diff_only_changes(item.patch)))
+
+
+def test_a_function_no_rule_asks_about_is_never_parsed():
+    from reviewkit.checks.mm_balance import cow_early_copy_not_anon
+    from reviewkit.engine.cfunc import parsed
+
+    ctx = patch_context("buggy/fork-early-cow-non-anon.eml")
+    changes = {fc.name: fc for fc in ctx.functions}  # where the changed lines are
+    assert set(changes) >= {"copy_present_pte", "page_copy_prealloc", "copy_pte_range"}
+    assert not any(parsed(f) for fc in changes.values() for f in (fc.pre, fc.post) if f)
+    hits = list(cow_early_copy_not_anon(ctx))
+    assert [h.line for h in hits] == [834]
+    # the function with the page copy was parsed; those without one never were
+    assert parsed(changes["copy_present_pte"].post)
+    assert not parsed(changes["page_copy_prealloc"].post)
+    assert not parsed(changes["copy_pte_range"].post)
+    assert not any(parsed(f) for fc in changes.values() for f in (fc.pre,) if f)
+
+
+def test_of_with_mentions_answers_without_parsing():
+    from reviewkit.engine.cfunc import parsed
+
+    ctx = patch_context("buggy/fork-early-cow-non-anon.eml")
+    f = next(fc.post for fc in ctx.functions if fc.name == "page_copy_prealloc")
+    assert f.mentions({"alloc_page_vma"}) and not f.mentions({"copy_user_highpage"})
+    assert of(f, mentions={"copy_user_highpage"}) is None and not parsed(f)
+    fa = of(f, mentions={"alloc_page_vma"})
+    assert fa is not None and parsed(f)
+    # a name that is not in the text at all is answered without walking the tree
+    assert fa.calls_to({"copy_user_highpage"}) == [] and "calls" not in fa.__dict__
+    assert [c.name for c in fa.calls_to({"alloc_page_vma"})] == ["alloc_page_vma"]
+
+
+def test_the_call_graph_parses_only_the_definitions_it_is_asked_about():
+    from reviewkit.engine.cfunc import parsed
+
+    fs = parse_functions("int a(void) { return b(); }\nint b(void) { return c(); }\n"
+                         "int c(void) { return 0; }\n")
+    g = CallGraph(fs)
+    assert g.callees("a") == {"b"}
+    assert [parsed(f) for f in fs] == [True, False, False]
+    assert Summaries(g, stop=frozenset()).reaches("a", frozenset({"c"}))
+    assert all(parsed(f) for f in fs[:2])

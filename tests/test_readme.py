@@ -58,7 +58,7 @@ NOT_RUN = {
         "(test_corpus covers the same figures)",
     ".venv/bin/python benchmarks/xref.py":
         "a benchmark over the linux-6.1 files: prints timings and asserts nothing",
-    ".venv/bin/python benchmarks/coverage.py":
+    ".venv/bin/python benchmarks/coverage.py [--list] [--review]":
         "a measurement over the corpus and the fixtures: prints figures and asserts nothing "
         "(test_analysis asserts the reconstruction it counts)",
 }

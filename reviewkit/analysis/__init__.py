@@ -61,6 +61,8 @@ kernel vocabulary
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from reviewkit.analysis.function import CallSite, Def, FunctionAnalysis, Guard, Stmt
 from reviewkit.analysis.summary import CallGraph, Summaries
 from reviewkit.analysis.syntax import Literal, literals, path_of, text
@@ -71,9 +73,17 @@ __all__ = ["CallGraph", "CallSite", "Def", "FunctionAnalysis", "Guard", "Literal
            "Summaries", "Vocabulary", "literals", "of", "path_of", "text", "type_of"]
 
 
-def of(f: Function | None) -> FunctionAnalysis | None:
-    """The analysis of ``f`` (cached on it), or None when it could not be parsed."""
-    if f is None or f.syntax is None:
+def of(f: Function | None, mentions: Iterable[str] | None = None
+       ) -> FunctionAnalysis | None:
+    """The analysis of ``f`` (cached on it), or None when it could not be parsed.
+
+    With ``mentions`` (kernel API names), also None — without parsing ``f`` — when
+    its text holds none of them: a rule that can only find something at a call of
+    one of those names asks this way, and the functions it has nothing to say
+    about are never parsed (see ``Function.mentions``)."""
+    if f is None or (mentions is not None and not f.mentions(mentions)):
+        return None
+    if f.syntax is None:
         return None
     cached = f.__dict__.get("_analysis")
     if cached is not None:

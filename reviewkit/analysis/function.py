@@ -8,6 +8,8 @@ computed on first use and kept with the function.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -203,8 +205,21 @@ class FunctionAnalysis:
                     out.append(CallSite(name=name, node=n, args=call_args(n), line=self.line(n)))
         return tuple(out)
 
+    @cached_property
+    def idents(self) -> frozenset[str]:
+        """Every identifier the function's text holds (comments and strings included):
+        a cheap first answer to "does it call any of these?"."""
+        return frozenset(_IDENT.findall(self.node.text or b""))
+
+    def mentions(self, names: Iterable[str]) -> bool:
+        """Whether any of ``names`` appears in the function's text at all."""
+        idents = self.idents
+        return any(n.encode() in idents for n in names)
+
     def calls_to(self, names: Iterable[str]) -> list[CallSite]:
         want = names if isinstance(names, (set, frozenset)) else set(names)
+        if "calls" not in self.__dict__ and not self.mentions(want):
+            return []  # none of the names is in the text: no need to walk the tree
         return [c for c in self.calls if c.name in want]
 
     def callees(self) -> set[str]:
@@ -585,6 +600,7 @@ class FunctionAnalysis:
 
 
 _GAP = b"__reviewkit_unseen"
+_IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _is_gap(node: Node) -> bool:

@@ -35,6 +35,7 @@ class CallGraph:
 
     def __init__(self, functions: Iterable[Function]):
         self._by_name: dict[str, list[Function]] = {}
+        self._callees_of: dict[str, set[str]] = {}
         for f in functions:
             self._by_name.setdefault(f.name, []).append(f)
 
@@ -47,10 +48,8 @@ class CallGraph:
     @cached_property
     def _callees(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
-        for name, fs in self._by_name.items():
-            s = out.setdefault(name, set())
-            for f in fs:
-                s.update(f.callees())
+        for name in self._by_name:
+            out[name] = self.callees(name)
         return out
 
     @cached_property
@@ -62,7 +61,14 @@ class CallGraph:
         return rev
 
     def callees(self, name: str) -> set[str]:
-        return self._callees.get(name, set())
+        """What ``name`` calls (its definitions are parsed when first asked)."""
+        got = self._callees_of.get(name)
+        if got is None:
+            got = set()
+            for f in self._by_name.get(name, ()):
+                got.update(f.callees())
+            self._callees_of[name] = got
+        return got
 
     def callers(self, name: str) -> set[str]:
         return self._callers.get(name, set())

@@ -87,16 +87,22 @@ def _mentions(node: Node | None, names: set[str]) -> bool:
     return False
 
 
-def _changed(ctx: PatchContext) -> Iterator[tuple[FunctionChange, Function, FunctionAnalysis,
-                                                set[int], Summaries | None]]:
+def _changed(ctx: PatchContext, mentions=None
+             ) -> Iterator[tuple[FunctionChange, Function, FunctionAnalysis, set[int],
+                                 Summaries | None]]:
     """Each changed function that still exists and parses, with its added lines
-    and the helper summaries of its file."""
+    and the helper summaries of its file; with ``mentions`` (names, or a function
+    of the file's image and the function that gives them or None), only those that
+    mention one (the others are never parsed)."""
     for fc, f in ctx.with_post():
-        fa = of(f)
         added = {ln.new_no for ln in fc.added if ln.new_no is not None}
-        if fa is None or not added:
+        if not added:
             continue
         img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
+        names = mentions(img, f) if callable(mentions) else mentions
+        fa = of(f, mentions=names)
+        if fa is None:
+            continue
         summaries: Summaries | None = img.summaries if img is not None else None
         yield fc, f, fa, added, summaries
 
@@ -267,7 +273,7 @@ def resource_held_on_error_return(ctx: PatchContext):
     v = vocab()
     never = v["conditional-acquire"] | v["pin"] | v["gup-get"]
     acquires = frozenset(a for a in v.pairs if a not in never)
-    for fc, f, fa, added, summaries in _changed(ctx):
+    for fc, f, fa, added, summaries in _changed(ctx, acquires):
         reported: set[int] = set()
         for c in fa.calls_to(acquires):
             s0 = fa.cfg_node(c.node)
@@ -339,7 +345,18 @@ def _returns_err_ptr(name: str, summaries: Summaries | None) -> bool:
 @check("mm/err-ptr-tested-for-null")
 def err_ptr_tested_for_null(ctx: PatchContext):
     tests = vocab()["err-ptr-test"]
-    for fc, f, fa, added, summaries in _changed(ctx):
+
+    def returners(img, f: Function) -> frozenset[str] | None:
+        # a call of an ERR_PTR-returning API, or (diff-only) of a function this
+        # file's image defines (the function itself only if an indented line, not
+        # its signature, names it); across files (tree mode) any name may be one
+        if img is None or img.world is not None:
+            return None
+        own = any(t[:1] in " \t" and f.name in t for _, t in f.lines)
+        return vocab()["err-ptr-return"] | {g.name for g in img.functions
+                                            if g.name != f.name or own}
+
+    for fc, f, fa, added, summaries in _changed(ctx, returners):
         for c in fa.calls:
             if not _returns_err_ptr(c.name, summaries):
                 continue
@@ -412,7 +429,7 @@ def slab_alloc_sized_by_page_count(ctx: PatchContext):
     gup = v["pin"] | v["gup-get"]
     allocs = v["slab-alloc"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=gup)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
@@ -469,7 +486,7 @@ def cow_early_copy_not_anon(ctx: PatchContext):
     v = vocab()
     pin_tests, anon_tests, copies = v["pin-test"], v["anon-test"], v["page-copy"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=copies)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
@@ -840,7 +857,7 @@ def earlier_pins_held_on_error(ctx: PatchContext):
     counted = v["pin"] | v["gup-get"]
     single = v["page-get"]
     releases = frozenset(v["unpin"] | v["page-put"] | v["dirty-release"])
-    for fc, f, fa, added, summaries in _changed(ctx):
+    for fc, f, fa, added, summaries in _changed(ctx, counted | single):
         reported: set[int] = set()
         for c in fa.calls_to(counted | single):
             s0 = fa.cfg_node(c.node)

@@ -57,7 +57,7 @@ def reuse_by_refcount(ctx: PatchContext):
         if img is None:
             continue
         for fc in fchange.functions:
-            fa = of(fc.post)
+            fa = of(fc.post, mentions=V["refcount-test"])
             if fa is None:
                 continue
             added = {ln.new_no for ln in fc.added}
@@ -81,6 +81,9 @@ def fork_shares_pinned(ctx: PatchContext):
         if img is None:
             continue
         for fc in fchange.functions:
+            if not (fc.post is not None and fc.post.mentions(V["rmap-dup"])) and not (
+                    fc.pre is not None and fc.removed and fc.pre.mentions(V["fork-pin-check"])):
+                continue  # neither a duplicated rmap after nor a pin check dropped
             fa = of(fc.post)
             if fa is None:
                 continue

@@ -14,6 +14,7 @@ from reviewkit.analysis import of
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
 from reviewkit.analysis.vocab import vocab
+from reviewkit.engine.cfunc import identifiers
 from reviewkit.engine.context import FileChange, FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
 
@@ -32,6 +33,18 @@ def _old_lines(fc: FunctionChange) -> set[int]:
     return {ln.old_no for ln in fc.removed if ln.old_no is not None}
 
 
+def _may_call(lines, img, api, own: str | None) -> bool:
+    """Whether ``lines`` may hold a call of ``api`` or of a helper that reaches it:
+    one of those names, or (diff-only, where the helpers are this file's) the name
+    of a function of ``img`` — the function ``own`` itself only on an indented line
+    (a call, not its signature).  Across files (tree mode) any call may be one."""
+    if img is None or img.world is not None:
+        return True
+    names = set(api) | {g.name for g in img.functions}
+    return any(w in names and (w != own or ln.text[:1] in " \t")
+               for ln in lines for w in identifiers(ln.text))
+
+
 def _on(fa: FunctionAnalysis, names, lines: set[int]):
     return [c for c in fa.calls_to(names) if c.line in lines]
 
@@ -43,22 +56,28 @@ def page_dirty_removed(ctx: PatchContext):
     # the patch sets a PTE dirty bit somewhere: the page's dirtiness moved there
     patch_mkdirty = []
     for _, fc in _changes(ctx):
-        fa = of(fc.post)
+        fa = of(fc.post, mentions=mkdirty)
         if fa is not None:
             if _on(fa, mkdirty, _new_lines(fc)):
                 patch_mkdirty.append(fc.name)
     for f, fc in _changes(ctx):
         if fc.name is None or fc.post is None:
             continue  # the function is gone altogether, or this is not code in a function
-        pre, post = of(fc.pre), of(fc.post)
-        if pre is None or post is None:
+        if not fc.removed or not _may_call(fc.removed, f.pre, V.union("dirty-page",
+                                                                     "dirty-release"), fc.name):
+            continue  # no removed line can call something that dirties a page
+        pre = of(fc.pre)
+        if pre is None:
             continue
         pre_sum = f.pre.summaries if f.pre is not None else None
-        post_sum = f.post.summaries if f.post is not None else None
         removed = {ln.old_no for ln in fc.removed}
         gone = [c for c in pre.calls if c.line in removed and dirties(c.name, pre_sum)]
         if not gone:
             continue
+        post = of(fc.post)
+        if post is None:
+            continue
+        post_sum = f.post.summaries if f.post is not None else None
         if any(dirties(c.name, post_sum) for c in post.calls):
             continue  # an equivalent is still in the function, or in a helper it calls
         evidence = bool(patch_mkdirty) or any(
@@ -97,6 +116,8 @@ def mkdirty_unconditional(ctx: PatchContext):
     # not this bug.
     mkdirty = vocab()["entry-mkdirty-read-by-gup"]
     for f, fc in _changes(ctx):
+        if not fc.removed or fc.pre is None or not fc.pre.mentions(mkdirty):
+            continue  # no mkdirty removed, so none was guarded before the patch
         pre, post = of(fc.pre), of(fc.post)
         if pre is None or post is None:
             continue
@@ -129,7 +150,7 @@ def dirty_lost_on_clear(ctx: PatchContext):
     for f, fc in _changes(ctx):
         if fc.name is None:
             continue
-        post = of(fc.post)
+        post = of(fc.post, mentions=clears)
         if post is None:
             continue
         post_sum = f.post.summaries if f.post is not None else None

@@ -31,7 +31,7 @@ class _Call:
 
 def _unshare_calls(f: Function) -> list[_Call]:
     names = vocab()["gup-must-unshare"]
-    if not any(c.name in names for c in f.calls):
+    if not f.mentions(names) or not any(c.name in names for c in f.calls):
         return []  # the parser's call list answers for most functions of a whole file
     fa = of(f)
     if fa is None:

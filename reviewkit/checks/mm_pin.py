@@ -77,7 +77,7 @@ def _changed(fc) -> set[int]:
 
 def _wrong_release(ctx: PatchContext, acquires, releases: frozenset[str], skip=None):
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=releases)  # every finding is at a release
         if fa is None or (skip is not None and skip(fa)):
             continue
         taken = [c for c in fa.calls if acquires(fa, c)]
@@ -133,7 +133,7 @@ def dma_write_without_dirty(ctx: PatchContext):
         if img is None:
             continue
         for fc in fchange.functions:
-            fa = of(fc.post)
+            fa = of(fc.post, mentions=V["pin"])
             if fa is None:
                 continue
             pins = [c for c in fa.calls_to(V["pin"]) if _flag_in(fa, c, "FOLL_WRITE")]

@@ -25,7 +25,7 @@ from reviewkit.engine.registry import Confidence, Hit, check
 def pte_used_after_unmap(ctx: PatchContext):
     unmaps = vocab()["pte-unmap"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=unmaps)
         if fa is None:
             continue
         changed = {ln.new_no for ln in fc.added}

@@ -75,8 +75,11 @@ def details_deref_unchecked(ctx: PatchContext):
         img = fchange.post
         if img is None:
             continue
+        # a zap_details variable is declared in the function, or (diff-only) passed
+        # where a function of this file takes one: without the type in view, nothing
+        local = img.world is None and not any(g.mentions((_TYPE,)) for g in img.functions)
         for fc in fchange.functions:
-            fa = of(fc.post)
+            fa = of(fc.post, mentions=(_TYPE,) if local else None)
             if fa is None:
                 continue
             names = set(_details_vars(fa, img.graph))
@@ -101,7 +104,7 @@ def details_deref_unchecked(ctx: PatchContext):
 @check("mm/zap-details-presence-as-policy")
 def details_presence_as_policy(ctx: PatchContext):
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=(_TYPE,))
         if fa is None:
             continue
         names = set(_details_vars(fa))
@@ -128,7 +131,7 @@ def skip_helper_sense(ctx: PatchContext):
         if img is None:
             continue
         for fc in fchange.functions:
-            fa = of(fc.post)
+            fa = of(fc.post, mentions=(_TYPE,))
             if fa is None or fa.return_type != "bool" or fa.declarator is None:
                 continue
             line = fa.line(fa.declarator)
@@ -214,7 +217,7 @@ def single_user_field(ctx: SeriesContext):
             if fchange.post is None:
                 continue
             for f in fchange.post.functions:
-                fa = of(f)
+                fa = of(f, mentions=users)
                 if fa is None:
                     continue
                 for n in fa._all:

@@ -10,7 +10,7 @@ name taken from its signature or the hunk header, and marked incomplete.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -33,6 +33,7 @@ _FUNC_START = re.compile(
 
 
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a line holding only a return type (``static inline struct page *``)
 _RETURN_TYPE = re.compile(r"^(?!(?:return|else|do|goto|case|typedef)\b)[A-Za-z_][\w \t]*[\w\*][ \t]*\**[ \t]*$")
 
@@ -48,6 +49,11 @@ def code(text: str) -> str:
         return ""
     return text
 
+
+
+def identifiers(text: str) -> frozenset[str]:
+    """Every identifier-like word of a text (comments and strings included)."""
+    return frozenset(_IDENT.findall(text))
 
 
 def blank_attributes(text: str) -> str:
@@ -103,6 +109,22 @@ class Function:
 
     def covers(self, line: int) -> bool:
         return self.start <= line <= self.end
+
+    @cached_property
+    def idents(self) -> frozenset[str]:
+        """Every identifier in the lines the function is known by (and the hunk
+        header it is named from), comments included: what it can possibly call."""
+        src = "\n".join(t for _, t in self.lines) + "\n" + self.__dict__.get("_header", "")
+        return frozenset(_IDENT.findall(src))
+
+    def mentions(self, names: Iterable[str]) -> bool:
+        """Whether any of ``names`` appears in the function's text: False means it
+        calls none of them (without parsing it).  A function known only by name
+        (no lines) may call anything."""
+        if not self.lines:
+            return True
+        ids = self.idents
+        return any(n in ids for n in names)
 
     @cached_property
     def _by_line(self) -> dict[int, str]:
@@ -176,8 +198,58 @@ def _vars_of(decl, src: bytes) -> list[Var]:
     return out
 
 
+class _LazyFunction(Function):
+    """A Function whose parse — parameters, locals, calls, syntax tree — is done the
+    first time one of them is asked for: most functions an image holds are never
+    looked at by any rule."""
+
+    def _parsed(self) -> tuple:
+        d = self.__dict__
+        got = d.get("_parse")
+        if got is None:
+            got = d["_parse"] = d.pop("_build")()
+        return got
+
+    @property
+    def params(self) -> tuple[Var, ...]:
+        return self._parsed()[0]
+
+    @property
+    def locals(self) -> tuple[Var, ...]:
+        return self._parsed()[1]
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        return self._parsed()[2]
+
+    @property
+    def syntax(self) -> tuple | None:
+        return self._parsed()[3]
+
+    @property
+    def parsed(self) -> bool:
+        return "_parse" in self.__dict__
+
+
+def lazy_function(build, *, name: str, start: int, end: int,
+                  lines: tuple[tuple[int, str], ...], complete: bool,
+                  unseen: tuple[tuple[int, int], ...] = ()) -> Function:
+    """A Function known by name, place and lines now; ``build()`` gives (params,
+    locals, calls, syntax) when a rule first asks."""
+    f = object.__new__(_LazyFunction)
+    for k, v in (("name", name), ("start", start), ("end", end), ("lines", lines),
+                 ("complete", complete), ("unseen", unseen), ("_build", build)):
+        object.__setattr__(f, k, v)
+    return f
+
+
+def parsed(f: Function) -> bool:
+    """Whether ``f``'s parse has been done (always, for one not built lazily)."""
+    return getattr(f, "parsed", True)
+
+
 def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
-                        calls: list["Call"], decls: list, tree=None) -> Function | None:
+                        tree=None) -> Function | None:
     decl = node.child_by_field_name("declarator")
     fdecl = decl
     while fdecl is not None and fdecl.type != "function_declarator":
@@ -187,29 +259,48 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
     name, _ = _declarator_name(fdecl.child_by_field_name("declarator"), src)
     if not name:
         return None
-    params: list[Var] = []
-    plist = fdecl.child_by_field_name("parameters")
-    if plist is not None:
-        for p in plist.named_children:
-            if p.type == "parameter_declaration":
-                params.extend(_vars_of(p, src))
-    locals_: list[Var] = []
-    for d in decls:
-        locals_.extend(_vars_of(d, src))
     start, end = node.start_point[0] + first, node.end_point[0] + first
-    return Function(name=name, start=start, end=end, params=tuple(params),
-                    locals=tuple(locals_), calls=tuple(sorted(calls, key=lambda c: c.line)),
-                    lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
-                                if i - first < len(line_texts)),
-                    complete=True, syntax=(node, first, frozenset(), tree))
+
+    def build():
+        from tree_sitter import QueryCursor
+
+        params: list[Var] = []
+        plist = fdecl.child_by_field_name("parameters")
+        if plist is not None:
+            for p in plist.named_children:
+                if p.type == "parameter_declaration":
+                    params.extend(_vars_of(p, src))
+        locals_: list[Var] = []
+        calls: list[Call] = []
+        for _, caps in QueryCursor(_query()).matches(node):
+            if "decl" in caps:
+                locals_.extend(_vars_of(caps["decl"][0], src))
+                continue
+            call, fn, args = caps["call"][0], caps["fn"][0], caps["args"][0]
+            arg_texts = tuple(" ".join(_node_text(a, src).split())
+                              for a in args.named_children if a.type != "comment")
+            calls.append(Call(name=_node_text(fn, src), line=call.start_point[0] + first,
+                              args=arg_texts, text=" ".join(_node_text(call, src).split())))
+        return (tuple(params), tuple(locals_), tuple(sorted(calls, key=lambda c: c.line)),
+                (node, first, frozenset(), tree))
+
+    f = lazy_function(build, name=name, start=start, end=end,
+                      lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
+                                  if i - first < len(line_texts)),
+                      complete=True)
+    object.__setattr__(f, "_node", node)
+    return f
 
 
 def closed_in_view(f: Function) -> bool:
     """Whether a function parsed from a fragment really ends there: its body's closing
     brace is in the text, at the start of a line (not one tree-sitter made up)."""
-    if f.syntax is None:
-        return False
-    body = f.syntax[0].child_by_field_name("body")
+    node = f.__dict__.get("_node")
+    if node is None:
+        if f.syntax is None:
+            return False
+        node = f.syntax[0]
+    body = node.child_by_field_name("body")
     if body is None or body.child_count == 0:
         return False
     last = body.children[-1]
@@ -220,6 +311,8 @@ def parse_functions(text: str, first_line: int = 1) -> list[Function]:
     """Every function definition in a C source text (including inside #ifdef blocks).
 
     ``first_line`` is the line number of the text's first line (for a fragment).
+    The text is parsed at once; what each function holds (parameters, locals,
+    calls) is read from the tree when first asked for.
     """
     src = blank_attributes(text).encode("utf-8", "replace")
     tree = _parser().parse(src)
@@ -235,39 +328,10 @@ def parse_functions(text: str, first_line: int = 1) -> list[Function]:
                          "preproc_elif", "preproc_elifdef", "linkage_specification",
                          "declaration_list", "ERROR"):
             stack.extend(node.children)
-    if not nodes:
-        return []
     nodes.sort(key=lambda n: n.start_byte)
-    starts = [n.start_byte for n in nodes]
-    calls: list[list[Call]] = [[] for _ in nodes]
-    decls: list[list] = [[] for _ in nodes]
-
-    def owner(byte: int) -> int | None:
-        i = bisect_right(starts, byte) - 1
-        if i >= 0 and byte < nodes[i].end_byte:
-            return i
-        return None
-
-    from tree_sitter import QueryCursor
-
-    for _, caps in QueryCursor(_query()).matches(tree.root_node):
-        if "decl" in caps:
-            d = caps["decl"][0]
-            i = owner(d.start_byte)
-            if i is not None:
-                decls[i].append(d)
-            continue
-        call, fn, args = caps["call"][0], caps["fn"][0], caps["args"][0]
-        i = owner(call.start_byte)
-        if i is None:
-            continue
-        arg_texts = tuple(" ".join(_node_text(a, src).split())
-                          for a in args.named_children if a.type != "comment")
-        calls[i].append(Call(name=_node_text(fn, src), line=call.start_point[0] + first_line,
-                             args=arg_texts, text=" ".join(_node_text(call, src).split())))
     out = []
-    for i, node in enumerate(nodes):
-        f = _function_from_node(node, src, line_texts, first_line, calls[i], decls[i], tree)
+    for node in nodes:
+        f = _function_from_node(node, src, line_texts, first_line, tree)
         if f is not None:
             out.append(f)
     return out
@@ -808,6 +872,21 @@ def _build_partial(p: _Partial) -> Function | None:
             runs[-1].lines.append((n, known[n]))
         else:
             runs.append(_Run(lines=[(n, known[n])]))
+    unseen = tuple((a.last + 1, b.first - 1) for a, b in zip(runs, runs[1:]))
+
+    def build():
+        return _reconstruct(p, runs, known, lo, hi, sig_text)
+
+    f = lazy_function(build, name=p.name, start=p.start, end=hi, lines=tuple(p.lines),
+                      complete=False, unseen=unseen)
+    object.__setattr__(f, "_header", p.header or "")
+    return f
+
+
+def _reconstruct(p: _Partial, runs: list[_Run], known: dict[int, str], lo: int, hi: int,
+                 sig_text: str | None):
+    """(params, locals, calls, syntax) of a partial function: its runs made one text
+    tree-sitter-c parses."""
     tabs = any(t.startswith("\t") for t in known.values())
     spaces = 8 if tabs else 4
     for i, run in enumerate(runs):
@@ -837,7 +916,6 @@ def _build_partial(p: _Partial) -> Function | None:
         return " ".join("} while (" + UNSEEN + ");" if do_at.get(k) else "}"
                         for k in range(frm, to, -1))
 
-    unseen: list[tuple[int, int]] = []
     track(runs[0])
     for j, (a, b) in enumerate(zip(runs, runs[1:]), 1):
         tokens = ["*/"] if a.in_comment else []
@@ -864,7 +942,6 @@ def _build_partial(p: _Partial) -> Function | None:
         track(b)
         text_by_line[a.last + 1] = " ".join(tokens)
         synthetic.add(a.last + 1)
-        unseen.append((a.last + 1, b.first - 1))
     _balance_preprocessor(text_by_line)
     first = lo
     head = runs[0]
@@ -896,10 +973,7 @@ def _build_partial(p: _Partial) -> Function | None:
            if f.start <= lo]
     parsed = fns[0] if fns else None
     if parsed is None or parsed.syntax is None:
-        return Function(name=p.name, start=p.start, end=hi, lines=tuple(p.lines),
-                        complete=False, unseen=tuple(unseen))
+        return (), (), (), None
     node, base, _, tree = parsed.syntax
     calls = tuple(c for c in parsed.calls if c.line not in synthetic)
-    return Function(name=p.name, start=p.start, end=hi, params=parsed.params,
-                    locals=parsed.locals, calls=calls, lines=tuple(p.lines), complete=False,
-                    unseen=tuple(unseen), syntax=(node, base, frozenset(synthetic), tree))
+    return parsed.params, parsed.locals, calls, (node, base, frozenset(synthetic), tree)
