@@ -137,7 +137,7 @@ def test_renaming_changes_the_text():
     assert changed == len(CASES)
     text = BUNDLED.read_text(encoding="utf-8")
     out = rename(text, fixed, _kept([text]))
-    header = re.compile(r"^@@ [^@]* @@ int mfill_atomic_install_pte\(", re.M)
+    header = re.compile(r"^@@ [^@]* @@ static void unmap_mapping_range_vma\(", re.M)
     assert header.search(text) and not header.search(out)
     assert "\n+\t_dst_pte = " in text and "\n+\t_dst_pte = " not in out
     assert "pte_mkdirty(" in out and "vmf->pte" in out  # API and fields stay
