@@ -233,3 +233,22 @@ def literals(cond: Node, polarity: bool = True, necessary: bool = True,
                 continue
         out.append(Literal(node=node, polarity=pol, necessary=nec))
     return out
+
+
+def assigned_to(call: Node) -> str | None:
+    """The lvalue a call's value is stored in: ``x = call()`` or ``T *x = call()``."""
+    n = call
+    while n.parent is not None and n.parent.type in ("parenthesized_expression",
+                                                     "cast_expression"):
+        n = n.parent
+    parent = n.parent
+    if parent is None:
+        return None
+    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == n:
+        return path_of(parent.child_by_field_name("left"))
+    if parent.type == "init_declarator" and parent.child_by_field_name("value") == n:
+        decl = parent.child_by_field_name("declarator")
+        while decl is not None and decl.type == "pointer_declarator":
+            decl = decl.child_by_field_name("declarator")
+        return text(decl) if decl is not None and decl.type == "identifier" else None
+    return None

@@ -34,33 +34,14 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import FunctionAnalysis, Stmt
 from reviewkit.analysis.summary import Summaries
-from reviewkit.analysis.syntax import (call_args, call_name, inside, is_null, is_null_test,
-                                       literals, path_of, strip, text, walk)
+from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, inside, is_null,
+                                       is_null_test, literals, path_of, strip, text, walk)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.cfunc import Function
 from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
 
 _MAX_STEPS = 4000
-
-
-def _assigned_to(call: Node) -> str | None:
-    """The lvalue a call's value is stored in: ``x = call()`` or ``T *x = call()``."""
-    n = call
-    while n.parent is not None and n.parent.type in ("parenthesized_expression",
-                                                     "cast_expression"):
-        n = n.parent
-    parent = n.parent
-    if parent is None:
-        return None
-    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == n:
-        return path_of(parent.child_by_field_name("left"))
-    if parent.type == "init_declarator" and parent.child_by_field_name("value") == n:
-        decl = parent.child_by_field_name("declarator")
-        while decl is not None and decl.type == "pointer_declarator":
-            decl = decl.child_by_field_name("declarator")
-        return text(decl) if decl is not None and decl.type == "identifier" else None
-    return None
 
 
 def _address_target(node: Node) -> Node:
@@ -288,7 +269,7 @@ def resource_held_on_error_return(ctx: PatchContext):
                 # never released here: taken for the caller, or re-taken after a helper
                 # dropped it; only returns that disagree with other paths are leaks
                 continue
-            result = _assigned_to(c.node)
+            result = assigned_to(c.node)
             # what names the resource: the result (a mapped pte, a kmap address) and
             # what is passed by address (&ptl), else the first argument (the lock, the folio)
             held = {p for p in (path_of(_address_target(a)) for a in c.args
@@ -364,7 +345,7 @@ def err_ptr_tested_for_null(ctx: PatchContext):
         for c in fa.calls:
             if not _returns_err_ptr(c.name, summaries):
                 continue
-            result = _assigned_to(c.node)
+            result = assigned_to(c.node)
             if result is None:
                 continue
             names = fa.aliases(result) | {result}
@@ -890,7 +871,7 @@ def earlier_pins_held_on_error(ctx: PatchContext):
                 if array is not None and not _outlives(array) and head is not None:
                     what = (f"the pages {c.name}() on line {c.line} took in the loop's "
                             "earlier iterations")
-                    result = _assigned_to(c.node)
+                    result = assigned_to(c.node)
                     found = list(_held_paths(fa, s0, array, releases, summaries,
                                              loop_head=head, counts=frozenset(
                                                  {result} if result else ()), loop=loop))
@@ -907,7 +888,7 @@ def earlier_pins_held_on_error(ctx: PatchContext):
                 if array is None and strip(pages_arg).type == "binary_expression":
                     array = path_of(strip(pages_arg).child_by_field_name("left"))
                 if array is not None and not _outlives(array):
-                    result = _assigned_to(c.node)
+                    result = assigned_to(c.node)
                     found = list(_held_paths(fa, s0, array, releases, summaries,
                                              count=result, count_call=c.node
                                              if result is None else None))

@@ -43,7 +43,7 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
 from reviewkit.analysis.summary import Summaries
-from reviewkit.analysis.syntax import call_args, call_name, path_of, strip, text, walk
+from reviewkit.analysis.syntax import assigned_to, call_args, call_name, path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -269,7 +269,7 @@ def _writes(fa: FunctionAnalysis, summaries: Summaries | None) -> Iterator[_Writ
             if page is not None:
                 yield _Write(c, page, c.name in fills)
         elif c.name in zeroed:
-            page = _assigned(c.node)
+            page = assigned_to(c.node)
             if page is not None:
                 yield _Write(c, page, True)
         elif not v.is_api(c.name) and summaries is not None and \
@@ -284,24 +284,6 @@ def _writes(fa: FunctionAnalysis, summaries: Summaries | None) -> Iterator[_Writ
                         "struct page" in t or "struct folio" in t) and "->" not in page:
                     yield _Write(c, page, True)
                     break
-
-
-def _assigned(call: Node) -> str | None:
-    n = call
-    while n.parent is not None and n.parent.type in ("parenthesized_expression",
-                                                     "cast_expression"):
-        n = n.parent
-    parent = n.parent
-    if parent is None:
-        return None
-    if parent.type == "assignment_expression" and parent.child_by_field_name("right") == n:
-        return path_of(parent.child_by_field_name("left"))
-    if parent.type == "init_declarator" and parent.child_by_field_name("value") == n:
-        decl = parent.child_by_field_name("declarator")
-        while decl is not None and decl.type == "pointer_declarator":
-            decl = decl.child_by_field_name("declarator")
-        return text(decl) if decl is not None and decl.type == "identifier" else None
-    return None
 
 
 # -- what the patch changed ------------------------------------------------------------------
@@ -446,7 +428,7 @@ def fill_maps_unwritten_page(ctx: PatchContext):
     for ch in _changed(ctx):
         fa, facts = ch.fa, ch.facts
         for alloc in fa.calls_to(v["page-alloc-user"]):
-            page = _assigned(alloc.node)
+            page = assigned_to(alloc.node)
             if page is None or _zeroing_flag(alloc):
                 continue
             fam = _family(fa, page, after=alloc.node)
@@ -533,7 +515,7 @@ def _pagecache(fa: FunctionAnalysis, fam: set[str], facts: _Facts) -> tuple[str,
     locked = v["pagecache-lookup-locked"]
     for c in fa.calls:
         if c.name in locked:
-            out = _assigned(c.node)
+            out = assigned_to(c.node)
             if (out is not None and _related(out, fam)) or any(
                     _mentions(a, fam) for a in c.args[1:]):
                 return "lookup", c.node
