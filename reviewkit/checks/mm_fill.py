@@ -594,7 +594,7 @@ def fill_install_no_isize_recheck(ctx: PatchContext):
         if not locks:
             continue
         raw = [c for c in fa.calls if c.name in v["entry-set"] or c.name in (
-            v["page-install"] - {"mfill_atomic_install_pte", "finish_fault"})]
+            v["page-install"] - v["page-install-truncation-safe"])]
         for inst in raw:
             page = _entry_page(fa, inst.node)
             if page is None:
