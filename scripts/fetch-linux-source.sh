@@ -27,52 +27,13 @@ if [ "${1:-}" = "--dirs" ]; then
 else
   dest=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/reviewkit-tests/linux-6.1}
 fi
-# the mm core the --tree tests apply to, and mature users of GUP, pinning and
-# page tables that the rules must stay quiet on; checkpatch.pl and the files it
-# reads, for the start-up benchmark
-files=(mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
-       mm/huge_memory.c mm/hugetlb.c mm/mremap.c mm/rmap.c mm/migrate.c mm/madvise.c
-       mm/mprotect.c mm/khugepaged.c mm/ksm.c mm/swapfile.c mm/filemap.c mm/truncate.c
-       mm/mmap.c mm/pagewalk.c mm/memory-failure.c mm/page_io.c mm/gup_test.c
-       fs/userfaultfd.c fs/proc/task_mmu.c fs/direct-io.c block/bio.c lib/iov_iter.c
-       io_uring/rsrc.c drivers/vfio/vfio_iommu_type1.c drivers/infiniband/core/umem.c
-       drivers/gpu/drm/drm_gem.c drivers/media/common/videobuf2/frame_vector.c
-       # checkpatch, which the b4 wiring tests run beside reviewkit through b4's own runner
-       scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch
-       # more mature users of GUP, pins, page tables and shmem, none of which the
-       # rules were written against: tests/test_precision.py, part held aside
-       mm/mlock.c mm/mempolicy.c mm/migrate_device.c mm/hmm.c mm/page_vma_mapped.c
-       mm/memfd.c mm/process_vm_access.c mm/mincore.c mm/pgtable-generic.c
-       mm/mapping_dirty_helpers.c mm/page_idle.c mm/damon/vaddr.c mm/swap_state.c
-       mm/debug_vm_pgtable.c mm/hugetlb_vmemmap.c mm/secretmem.c mm/vmscan.c
-       mm/memremap.c mm/memcontrol.c mm/vmalloc.c mm/highmem.c mm/sparse-vmemmap.c
-       mm/page_table_check.c mm/mmu_gather.c mm/swap.c mm/page-writeback.c
-       mm/readahead.c mm/oom_kill.c mm/compaction.c mm/util.c mm/internal.h
-       fs/exec.c fs/dax.c fs/hugetlbfs/inode.c fs/proc/base.c fs/fuse/dev.c
-       fs/nfs/direct.c fs/splice.c fs/orangefs/orangefs-bufmap.c fs/buffer.c fs/aio.c
-       kernel/events/uprobes.c kernel/futex/core.c kernel/fork.c virt/kvm/kvm_main.c
-       io_uring/kbuf.c net/xdp/xdp_umem.c net/rds/rdma.c
-       arch/x86/mm/pat/memtype.c arch/x86/mm/fault.c arch/x86/mm/init_64.c
-       arch/x86/kvm/mmu/mmu.c arch/x86/include/asm/pgtable.h
-       drivers/infiniband/hw/hfi1/user_pages.c drivers/infiniband/hw/qib/qib_user_pages.c
-       drivers/infiniband/core/umem_odp.c drivers/infiniband/hw/usnic/usnic_uiom.c
-       drivers/misc/genwqe/card_utils.c drivers/misc/vmw_vmci/vmci_queue_pair.c
-       drivers/misc/sgi-gru/grufault.c drivers/misc/habanalabs/common/memory.c
-       drivers/media/v4l2-core/videobuf-dma-sg.c drivers/gpu/drm/i915/gem/i915_gem_userptr.c
-       drivers/gpu/drm/i915/gem/i915_gem_shmem.c drivers/gpu/drm/drm_gem_shmem_helper.c
-       drivers/gpu/drm/etnaviv/etnaviv_gem.c drivers/gpu/drm/amd/amdgpu/amdgpu_ttm.c
-       drivers/xen/privcmd.c drivers/platform/goldfish/goldfish_pipe.c
-       drivers/fpga/dfl-afu-dma-region.c drivers/vdpa/vdpa_user/vduse_dev.c
-       drivers/vhost/vhost.c drivers/vfio/vfio_iommu_spapr_tce.c drivers/virt/acrn/mm.c
-       drivers/tee/tee_shm.c drivers/dma-buf/udmabuf.c
-       include/linux/pgtable.h include/linux/page-flags.h include/linux/highmem.h
-       include/linux/highmem-internal.h include/linux/page_ref.h include/linux/rmap.h
-       include/linux/swapops.h include/linux/mm_types.h include/linux/huge_mm.h
-       include/linux/hugetlb.h include/linux/pagemap.h include/linux/mmap_lock.h
-       include/linux/spinlock.h include/linux/uaccess.h include/linux/compiler.h
-       include/linux/mm_inline.h include/linux/uio.h include/linux/fs.h
-       # checkpatch.pl and what it reads, for benchmarks/startup.py
-       scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
+# the mm core the --tree tests apply to and the mature users of GUP, pinning
+# and page tables the rules must stay quiet on (tests/precision-files.txt, which
+# tests/test_precision.py reads too); checkpatch.pl and the files it reads, for
+# the b4 wiring tests and the start-up benchmark
+listed=$(sed -e 's/#.*//' -e '/^\[.*\]$/d' "$(dirname "$0")/../tests/precision-files.txt")
+# shellcheck disable=SC2206  # the list is paths separated by white space
+files=($listed scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
 
 have_all() {
   if [ "$mode" = dirs ]; then

@@ -16,7 +16,6 @@ sets of files, all unpacked by scripts/fetch-linux-source.sh:
 
 from __future__ import annotations
 
-import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -26,48 +25,25 @@ from reviewkit import api
 from conftest import REPO
 from test_tree_mode import linux_tree
 
-TUNED_32 = """
-mm/gup.c mm/memory.c mm/shmem.c mm/userfaultfd.c include/linux/mm.h
-mm/huge_memory.c mm/hugetlb.c mm/mremap.c mm/rmap.c mm/migrate.c mm/madvise.c
-mm/mprotect.c mm/khugepaged.c mm/ksm.c mm/swapfile.c mm/filemap.c mm/truncate.c
-mm/mmap.c mm/pagewalk.c mm/memory-failure.c mm/page_io.c mm/gup_test.c
-fs/userfaultfd.c fs/proc/task_mmu.c fs/direct-io.c block/bio.c lib/iov_iter.c
-io_uring/rsrc.c drivers/vfio/vfio_iommu_type1.c drivers/infiniband/core/umem.c
-drivers/gpu/drm/drm_gem.c drivers/media/common/videobuf2/frame_vector.c
-""".split()
+PRECISION_FILES = REPO / "tests" / "precision-files.txt"
 
-FRESH = """
-mm/mlock.c mm/mempolicy.c mm/migrate_device.c mm/hmm.c mm/page_vma_mapped.c
-mm/memfd.c mm/process_vm_access.c mm/mincore.c mm/pgtable-generic.c
-mm/mapping_dirty_helpers.c mm/page_idle.c mm/damon/vaddr.c mm/swap_state.c
-mm/debug_vm_pgtable.c mm/hugetlb_vmemmap.c mm/secretmem.c mm/vmscan.c
-mm/memremap.c mm/memcontrol.c mm/vmalloc.c mm/highmem.c mm/sparse-vmemmap.c
-mm/page_table_check.c mm/mmu_gather.c mm/swap.c mm/page-writeback.c
-mm/readahead.c mm/oom_kill.c mm/compaction.c mm/util.c mm/internal.h
-fs/exec.c fs/dax.c fs/hugetlbfs/inode.c fs/proc/base.c fs/fuse/dev.c
-fs/nfs/direct.c fs/splice.c fs/orangefs/orangefs-bufmap.c fs/buffer.c fs/aio.c
-kernel/events/uprobes.c kernel/futex/core.c kernel/fork.c virt/kvm/kvm_main.c
-io_uring/kbuf.c net/xdp/xdp_umem.c net/rds/rdma.c
-arch/x86/mm/pat/memtype.c arch/x86/mm/fault.c arch/x86/mm/init_64.c
-arch/x86/kvm/mmu/mmu.c arch/x86/include/asm/pgtable.h
-drivers/infiniband/hw/hfi1/user_pages.c drivers/infiniband/hw/qib/qib_user_pages.c
-drivers/infiniband/core/umem_odp.c drivers/infiniband/hw/usnic/usnic_uiom.c
-drivers/misc/genwqe/card_utils.c drivers/misc/vmw_vmci/vmci_queue_pair.c
-drivers/misc/sgi-gru/grufault.c drivers/misc/habanalabs/common/memory.c
-drivers/media/v4l2-core/videobuf-dma-sg.c drivers/gpu/drm/i915/gem/i915_gem_userptr.c
-drivers/gpu/drm/i915/gem/i915_gem_shmem.c drivers/gpu/drm/drm_gem_shmem_helper.c
-drivers/gpu/drm/etnaviv/etnaviv_gem.c drivers/gpu/drm/amd/amdgpu/amdgpu_ttm.c
-drivers/xen/privcmd.c drivers/platform/goldfish/goldfish_pipe.c
-drivers/fpga/dfl-afu-dma-region.c drivers/vdpa/vdpa_user/vduse_dev.c
-drivers/vhost/vhost.c drivers/vfio/vfio_iommu_spapr_tce.c drivers/virt/acrn/mm.c
-drivers/tee/tee_shm.c drivers/dma-buf/udmabuf.c
-include/linux/pgtable.h include/linux/page-flags.h include/linux/highmem.h
-include/linux/highmem-internal.h include/linux/page_ref.h include/linux/rmap.h
-include/linux/swapops.h include/linux/mm_types.h include/linux/huge_mm.h
-include/linux/hugetlb.h include/linux/pagemap.h include/linux/mmap_lock.h
-include/linux/spinlock.h include/linux/uaccess.h include/linux/compiler.h
-include/linux/mm_inline.h include/linux/uio.h include/linux/fs.h
-""".split()
+
+def _sets(text: str) -> dict[str, list[str]]:
+    """The named sets of tests/precision-files.txt."""
+    sets: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = sets.setdefault(line[1:-1], [])
+        elif line and current is not None:
+            current.extend(line.split())
+    return sets
+
+
+_SETS = _sets(PRECISION_FILES.read_text(encoding="utf-8"))
+TUNED_32 = _SETS["tuned"]
+FRESH = _SETS["fresh"]
 
 
 def held_aside(path: str) -> bool:
@@ -105,8 +81,8 @@ def review_as_added(files: list[str], tmp_path: Path):
 
 def test_every_precision_file_is_fetched():
     script = (REPO / "scripts" / "fetch-linux-source.sh").read_text()
-    listed = set(re.findall(r"[\w./-]+\.[ch]\b", script))
-    assert set(TUNED_32) | set(FRESH) <= listed
+    assert "tests/precision-files.txt" in script
+    assert len(TUNED_32) == 32 and len(FRESH) > 90
     assert not set(TUNED_32) & set(FRESH)
     assert HELD and TUNED_FRESH
 
