@@ -207,8 +207,9 @@ def _decisions(fa: FunctionAnalysis):
             break
 
 
-@check("mm/uffd-fork-wp-decided-on-parent")
-def fork_wp_decided_on_parent(ctx: PatchContext):
+def _fork_copies(ctx: PatchContext):
+    """The changed functions that copy entries into a child and decide its
+    uffd-wp bit somewhere: (change, function, model, decisions, copy roles)."""
     for fc, f in ctx.with_post():
         fa = of(f)
         if fa is None:
@@ -219,6 +220,12 @@ def fork_wp_decided_on_parent(ctx: PatchContext):
         cp = _Copy(fa)
         if not cp.is_copy:
             continue
+        yield fc, f, fa, decisions, cp
+
+
+@check("mm/uffd-fork-wp-decided-on-parent")
+def fork_wp_decided_on_parent(ctx: PatchContext):
+    for fc, f, fa, decisions, cp in _fork_copies(ctx):
         added = {ln.new_no for ln in fc.added}
         for clear, g, lit, vma in decisions:
             line = fa.line(lit.node)
@@ -260,16 +267,7 @@ def _positive_uffd_test(fa: FunctionAnalysis, node: Node) -> bool:
 
 @check("mm/uffd-fork-entry-undecided")
 def fork_entry_undecided(ctx: PatchContext):
-    for fc, f in ctx.with_post():
-        fa = of(f)
-        if fa is None:
-            continue
-        decisions = list(_decisions(fa))
-        if not decisions:
-            continue
-        cp = _Copy(fa)
-        if not cp.is_copy:
-            continue
+    for fc, f, fa, decisions, cp in _fork_copies(ctx):
         values: set[str] = set()
         for clear, _, _, _ in decisions:
             p = path_of(clear.args[0]) if clear.args else None
