@@ -587,7 +587,7 @@ def fill_install_no_isize_recheck(ctx: PatchContext):
     v = vocab()
     ptlocks = v["pt-lock"]
     unlocks = v["unlock"]
-    huge = v["entry-set"] - {"set_pte_at", "set_ptes", "set_pmd_at", "set_pud_at"}
+    huge = v["hugetlb-entry-set"]
     for ch in _changed(ctx):
         fa, facts = ch.fa, ch.facts
         locks = fa.calls_to(ptlocks)
