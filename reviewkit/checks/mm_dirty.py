@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewkit.analysis import of
-from reviewkit.analysis.syntax import call_name, path_of, text, walk
+from reviewkit.analysis.syntax import call_name, literals, path_of, strip, text, walk
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
 from reviewkit.analysis.vocab import vocab
@@ -263,3 +263,88 @@ def mkdirty_for_soft_dirty(ctx: PatchContext):
                           args={"text": text(post.statement_of(c.node)).strip(),
                                 "test": text(lits[0].node)})
                 break
+
+
+# -- mm/dirty-soft-dirty-test-inverted ----------------------------------------------------------
+
+def _soft_dirty_kind(fa: FunctionAnalysis, node, V, depth: int = 0) -> tuple[str, bool] | None:
+    """What a literal of a condition asks about soft-dirty state, as (what,
+    polarity-in-the-literal): ``("all", True)`` "every page of the VMA reads as
+    soft-dirty" (VM_SOFTDIRTY set, or tracking off), ``("entry", True)`` "this
+    entry is soft-dirty"; directly or through the one value of a local."""
+    n = strip(node)
+    if n.type == "binary_expression" and text(n.child_by_field_name("operator")) == "&":
+        sides = (n.child_by_field_name("left"), n.child_by_field_name("right"))
+        if any(s is not None and strip(s).type == "identifier"
+               and text(strip(s)) in V["soft-dirty-vma-all"] for s in sides):
+            return ("all", True)
+        return None
+    if n.type == "call_expression":
+        name = call_name(n)
+        if name in V["soft-dirty-vma-tracking"]:
+            return ("all", False)
+        if name in V["soft-dirty-entry-test"]:
+            return ("entry", True)
+        return None
+    p = path_of(n)
+    if p is not None and n.type == "identifier" and depth < 2:
+        defs = fa.defs_of(p)
+        if len(defs) == 1 and defs[0].value is not None:
+            lits = literals(defs[0].value)
+            if len(lits) == 1:
+                k = _soft_dirty_kind(fa, lits[0].node, V, depth + 1)
+                if k is not None:
+                    return (k[0], k[1] == lits[0].polarity)
+    return None
+
+
+def _contradiction(fa: FunctionAnalysis, cond, V) -> bool:
+    """Whether the condition, taken either way, can hold only when the VMA reads
+    as all soft-dirty and the entry is not soft-dirty: a question with no use,
+    since an entry's soft-dirty bit matters only where the VMA is tracked."""
+    for pol in (True, False):
+        need = {}
+        for lit in literals(cond, polarity=pol):
+            if not lit.necessary:
+                continue
+            k = _soft_dirty_kind(fa, lit.node, V)
+            if k is not None:
+                need.setdefault(k[0], set()).add(k[1] == lit.polarity)
+        if True in need.get("all", ()) and False in need.get("entry", ()):
+            return True
+    return False
+
+
+_LOGICAL = ("&&", "||")
+
+
+@check("mm/dirty-soft-dirty-test-inverted")
+def soft_dirty_test_inverted(ctx: PatchContext):
+    V = vocab()
+    names = V["soft-dirty-vma-all"] | V["soft-dirty-vma-tracking"]
+    for f, fc in _changes(ctx):
+        new = _new_lines(fc)
+        if not new:
+            continue
+        post = of(fc.post, mentions=names)
+        seen: set[int] = set()
+        if post is None:
+            continue
+        for n in post._all:
+            if n.type != "binary_expression" or \
+                    text(n.child_by_field_name("operator")) not in _LOGICAL:
+                continue
+            # the outermost logical expression only
+            up = n.parent
+            while up is not None and up.type == "parenthesized_expression":
+                up = up.parent
+            if up is not None and up.type == "binary_expression" and \
+                    text(up.child_by_field_name("operator")) in _LOGICAL:
+                continue
+            first = post.line(n)
+            span = set(range(first, first + n.end_point[0] - n.start_point[0] + 1))
+            if not span & new or first in seen or not _contradiction(post, n, V):
+                continue
+            seen.add(first)
+            yield Hit(line=min(span & new), path=fc.path, function=fc.name,
+                      args={"test": text(n)})
