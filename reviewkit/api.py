@@ -105,6 +105,13 @@ def _label(srcs: list) -> str:
     return " ".join(s.label for s in srcs)
 
 
+def _args(srcs: list) -> str:
+    """SRCS as command-line arguments that name them again (stdin is ``-``)."""
+    import shlex
+
+    return " ".join("-" if s.kind == "stdin" else shlex.quote(s.label) for s in srcs)
+
+
 def load_series(source, options: Options = Options()):
     return _load(sources(source, options), options)[0]
 
@@ -126,8 +133,8 @@ def _load(srcs: list, options: Options):
     elif len(groups) > 1:
         raise SeveralSeriesError(
             label, f"holds {len(groups)} series; review one with --series MSGID "
-                   f"('reviewkit series {label}' lists them), or all of them with "
-                   f"'reviewkit dashboard {label} -o DIR'")
+                   f"('reviewkit series {_args(srcs)}' lists them), or all of them with "
+                   f"'reviewkit dashboard {_args(srcs)} -o DIR'")
     elif groups:
         members = [envelopes[i] for i in groups[0].members]
     else:

@@ -1,10 +1,11 @@
 """Review every series of an inbox, an archive or a lore search: a dashboard.
 
-The input is read once into envelopes (headers only; an mbox file's messages
-are re-read by byte range when their series is reviewed), grouped into
-series, and each series is parsed, reviewed and rendered on its own — in a
-pool of worker processes, whole series at a time — so memory follows the
-largest series, not the archive.
+The input is read once into a compact index (what grouping needs of each
+message's headers, its digest and byte range: an mbox file's messages are
+re-read when their series is reviewed), grouped into series, and each series
+is parsed, reviewed and rendered on its own — in a pool of worker processes,
+whole series at a time, each task made as the pool takes it — so memory
+follows the largest series, not the archive.
 
 A SQLite state file in the output directory remembers, per series (keyed by
 the Message-ID of its newest revision), the hash of its messages and of the
@@ -45,7 +46,13 @@ CREATE TABLE IF NOT EXISTS series (
 );
 CREATE TABLE IF NOT EXISTS scans (
     key  TEXT PRIMARY KEY,  -- code version, label and fingerprint of an mbox file
-    data BLOB NOT NULL      -- its envelopes (scan_envelopes)
+    data BLOB NOT NULL      -- how many parts its scan has
+);
+CREATE TABLE IF NOT EXISTS scan_parts (
+    key  TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    data BLOB NOT NULL,     -- the index of some of its messages (Messages.pack)
+    PRIMARY KEY (key, part)
 );
 CREATE TABLE IF NOT EXISTS inputs (
     fingerprint TEXT PRIMARY KEY,
@@ -203,19 +210,53 @@ class State:
                 self.conn.execute("ROLLBACK")
             raise
 
-    def scan(self, key: str) -> bytes | None:
+    def scan(self, key: str):
+        """The parts of a file's scan, one at a time (None: not scanned, or not whole)."""
         row = self.conn.execute("SELECT data FROM scans WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        if row is None:
+            return None
+        try:
+            parts = int(row[0])
+        except ValueError:
+            return None
+        numbers = [n for (n,) in self.conn.execute(
+            "SELECT part FROM scan_parts WHERE key = ? ORDER BY part", (key,))]
+        if numbers != list(range(1, parts + 1)):
+            return None
 
-    def put_scans(self, scans: dict[str, bytes], keep: set[str]) -> None:
-        """Remember the scans of this run's files; forget those of other files."""
+        def read():
+            for n in numbers:
+                yield self.conn.execute("SELECT data FROM scan_parts WHERE key = ? AND part = ?",
+                                        (key, n)).fetchone()[0]
+        return read()
+
+    def put_scan(self, key: str, parts) -> None:
+        """Remember the scan of one file: PARTS, bytes each, written as they come."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for (key,) in list(self.conn.execute("SELECT key FROM scans")):
-                if key not in keep:
-                    self.conn.execute("DELETE FROM scans WHERE key = ?", (key,))
-            self.conn.executemany("INSERT OR REPLACE INTO scans (key, data) VALUES (?, ?)",
-                                  scans.items())
+            self.conn.execute("DELETE FROM scan_parts WHERE key = ?", (key,))
+            n = 0
+            for n, data in enumerate(parts, 1):
+                self.conn.execute("INSERT INTO scan_parts (key, part, data) VALUES (?, ?, ?)",
+                                  (key, n, data))
+            self.conn.execute("INSERT OR REPLACE INTO scans (key, data) VALUES (?, ?)",
+                              (key, str(n).encode()))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def keep_scans(self, keep: set[str]) -> None:
+        """Forget the scans of files other than this run's."""
+        gone = [key for (key,) in self.conn.execute("SELECT key FROM scans") if key not in keep]
+        if not gone:
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key in gone:
+                self.conn.execute("DELETE FROM scans WHERE key = ?", (key,))
+                self.conn.execute("DELETE FROM scan_parts WHERE key = ?", (key,))
             self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
@@ -283,66 +324,147 @@ def sweep(directory: Path) -> None:
 
 # -- reading the input -----------------------------------------------------------------
 
-def _packed(envelopes: list) -> bytes:
-    """The envelopes of one mbox file (messages re-read by byte range), for the state
-    (as JSON: the state file is data, never code)."""
-    return json.dumps([
-        (e.line, e.message_id, (e.subject.title, e.subject.version, e.subject.index,
-                                e.subject.total, e.subject.is_reply, e.subject.is_patch,
-                                e.subject.problem),
-         e.author, e.author_name, e.date, e.in_reply_to, e.references, e.has_diff, e.encoded,
-         e.change_id, e.digest.hex(), e.load.start, e.load.end) for e in envelopes],
-        separators=(",", ":")).encode()
+class Messages:
+    """Every message of the input, as the main process holds it while the run lasts: the
+    grouping index, and per message its digest and where to read it again (an mbox
+    file's byte range; the bytes themselves only for inputs that are not files).  A few
+    hundred bytes a message, whatever the message."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        from reviewkit.parse.grouping import Index
+
+        self.index = Index()
+        self.digest = bytearray()  # 16 bytes a message
+        self.source = array("H")  # which of self.sources
+        self.line = array("q")  # of its separator in an mbox, -1: none
+        self.start = array("q")  # its byte range in the file, -1: held in self.data
+        self.end = array("q")
+        self.data: dict[int, bytes] = {}
+        self.sources: list[tuple[str, Path | None]] = []  # (label, path)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add_source(self, label: str, path: Path | None) -> int:
+        self.sources.append((label, path))
+        return len(self.sources) - 1
+
+    def add(self, e, source: int) -> None:
+        from reviewkit.sources.resolve import _Span
+
+        n = len(self.index)
+        self.index.add(e)
+        self.digest += e.digest
+        self.source.append(source)
+        self.line.append(-1 if e.line is None else e.line)
+        if type(e.load) is _Span:
+            self.start.append(e.load.start)
+            self.end.append(e.load.end)
+        else:
+            self.start.append(-1)
+            self.end.append(-1)
+            self.data[n] = e.raw()
+
+    def origin(self, i: int) -> str:
+        label = self.sources[self.source[i]][0]
+        return label if self.line[i] < 0 else f"{label}:{self.line[i]}"
+
+    def loader(self, i: int):
+        """(bytes, None) or (None, a loader of the bytes) of message I."""
+        from reviewkit.sources.resolve import _Span
+
+        if self.start[i] < 0:
+            return self.data.get(i, b""), None
+        return None, _Span(self.sources[self.source[i]][1], self.start[i], self.end[i])
+
+    def envelope(self, i: int):
+        from reviewkit.parse.grouping import envelope
+
+        data, load = self.loader(i)
+        return envelope(data if data is not None else load(), self.origin(i))
+
+    def pack(self, first: int, end: int) -> bytes:
+        """Messages FIRST..END (of one mbox file, all by byte range) for the state: their
+        index and columns as bytes (data, never code)."""
+        from reviewkit.parse.grouping import Index
+
+        part = Index()
+        for name in part.__dict__:
+            getattr(part, name).extend(getattr(self.index, name)[first:end])
+        cols = [self.line[first:end], self.start[first:end], self.end[first:end]]
+        index = part.pack()
+        return b"".join([len(index).to_bytes(8, "little"), index,
+                         bytes(self.digest[16 * first:16 * end])] + [c.tobytes() for c in cols])
+
+    def truncate(self, n: int) -> None:
+        """Forget messages N.. (a damaged scan read in part)."""
+        for name in self.index.__dict__:
+            del getattr(self.index, name)[n:]
+        del self.digest[16 * n:]
+        for c in (self.source, self.line, self.start, self.end):
+            del c[n:]
+
+    def unpack(self, data: bytes, source: int) -> None:
+        from array import array
+
+        from reviewkit.parse.grouping import Index
+
+        n = int.from_bytes(data[:8], "little")
+        part = Index.unpack(data[8:8 + n])
+        count, pos = len(part), 8 + n
+        digest = data[pos:pos + 16 * count]
+        pos += 16 * count
+        cols = []
+        for _ in range(3):
+            c = array("q")
+            c.frombytes(data[pos:pos + 8 * count])
+            pos += 8 * count
+            cols.append(c)
+        if len(digest) != 16 * count or pos != len(data) or any(len(c) != count for c in cols):
+            raise ValueError("truncated scan")
+        self.index.extend(part)
+        self.digest += digest
+        self.source.extend([source] * count)
+        self.line.extend(cols[0])
+        self.start.extend(cols[1])
+        self.end.extend(cols[2])
 
 
-def _unpacked(data: bytes, src) -> list:
-    from reviewkit.model import Subject
-    from reviewkit.parse.grouping import Envelope
-    from reviewkit.sources.resolve import _Span
+def read_messages(srcs: list, state: State, rules: str) -> Messages:
+    """Every message of SRCS, digests included, left in their files.  An mbox file the
+    last run scanned — the same file, size, modification time and inode, read by the
+    same code — is not scanned again: its index comes from the state."""
+    from reviewkit.sources.resolve import FileSource
 
-    out = []
-    intern = sys.intern  # the same ids recur in every reply's headers, as when scanned
-    for (line, mid, (title, version, index, total, is_reply, is_patch, problem), author, name,
-         date, irt, refs, has_diff, encoded, change_id, digest, start, end) in json.loads(data):
-        out.append(Envelope(
-            source=src.label, line=line, message_id=intern(mid) if mid else None,
-            subject=Subject(raw="", title=title, version=version, index=index, total=total,
-                            is_reply=is_reply, is_patch=is_patch, problem=problem),
-            author=intern(author), author_name=intern(name), date=date,
-            in_reply_to=intern(irt) if irt else None, references=tuple(map(intern, refs)),
-            has_diff=has_diff, encoded=encoded, change_id=change_id,
-            digest=bytes.fromhex(digest), load=_Span(src.path, start, end)))
-    return out
-
-
-def read_envelopes(srcs: list, state: State, rules: str) -> list:
-    """Every envelope of SRCS, digests included, messages left in their files.  An mbox
-    file the last run scanned — the same file, size, modification time and inode, read
-    by the same code — is not scanned again: its envelopes come from the state."""
-    from reviewkit.sources.resolve import FileSource, _Span
-
-    out: list = []
-    scans: dict[str, bytes] = {}
+    out = Messages()
     keep: set[str] = set()
     for src in srcs:
+        source = out.add_source(src.label, getattr(src, "path", None))
         fingerprint = src.fingerprint() if isinstance(src, FileSource) else None
         key = f"{rules}\n{src.label}\n{fingerprint}" if fingerprint else None
-        data = state.scan(key) if key else None
-        if data is not None:
+        parts = state.scan(key) if key else None
+        first = len(out)
+        if parts is not None:
             try:
-                out.extend(_unpacked(data, src))
+                for data in parts:
+                    out.unpack(data, source)
                 keep.add(key)
                 continue
             except Exception:  # noqa: BLE001 - a damaged scan: the file is read again
-                pass
-        got = list(src.envelopes(keep=False, digest=True))
-        out.extend(got)
-        if key and got and all(type(e.load) is _Span for e in got):
-            scans[key] = _packed(got)
+                out.truncate(first)
+        for e in src.envelopes(keep=False, digest=True):
+            out.add(e, source)
+        if key and len(out) > first and not any(i >= first for i in out.data):
+            state.put_scan(key, (out.pack(a, min(a + SCAN_PART, len(out)))
+                                 for a in range(first, len(out), SCAN_PART)))
             keep.add(key)
-    if scans or keep:
-        state.put_scans(scans, keep)
+    state.keep_scans(keep)
     return out
+
+
+SCAN_PART = 2000  # messages in one part of a file's scan in the state
 
 
 # -- one series, in a worker process -------------------------------------------------
@@ -363,27 +485,27 @@ class Task:
     head: dict
 
 
-def _task(index: int, group, envelopes, trailers: dict) -> Task:
-    ids = group.message_ids(envelopes)
-    h = group.newest.head
+def _task(index: int, group, msgs: Messages, trailers: dict) -> Task:
+    ids = group.message_ids(msgs.index)
+    h = msgs.envelope(group.newest.at)  # read again: the index keeps no title or name
     return Task(
         index=index, key=group.key,
         versions=tuple(sorted({r.version for r in group.revisions}, reverse=True)),
-        messages=tuple((envelopes[i].origin, envelopes[i].data, envelopes[i].load)
-                       for i in group.members),
+        messages=tuple((msgs.origin(i), *msgs.loader(i)) for i in group.members),
         trailers={m: trailers[m] for m in ids if m in trailers},
         head={"title": h.subject.title, "name": h.author_name, "email": h.author,
               "date": h.date, "version": group.newest.version, "total": h.subject.total})
 
 
-def _content_hash(group, envelopes, trailers: dict) -> str:
+def _content_hash(group, msgs: Messages, trailers: dict) -> str:
     import hashlib
 
     h = hashlib.blake2b(digest_size=16)
+    digest = msgs.digest
     for i in group.members:
-        h.update(envelopes[i].digest)
-    ids = sorted(group.message_ids(envelopes))
+        h.update(digest[16 * i:16 * i + 16])
     if trailers:
+        ids = sorted(group.message_ids(msgs.index))
         h.update(json.dumps({m: trailers[m] for m in ids if m in trailers},
                             sort_keys=True).encode())
     return h.hexdigest()
@@ -592,28 +714,30 @@ def run(srcs: list, directory: Path, options, *, jobs: int | None = None,
             pool = _pool(jobs)
         from reviewkit.parse import grouping
 
-        envelopes = read_envelopes(srcs, state, rules)
-        groups, orphans = grouping.group(envelopes)
+        msgs = read_messages(srcs, state, rules)
+        groups, orphans = grouping.group_index(msgs.index, msgs.origin)
         trailers: dict = {}
         for s in srcs:
             trailers.update(s.trailers or {})
             out.notes.extend(s.notes)
         out.total, out.orphans = len(groups), len(orphans)
-        todo: list[Task] = []
+        del orphans
+        todo: list[int] = []
         series: list[tuple[str, str]] = []  # (key, content hash) of every series, in order
         for n, g in enumerate(groups):
-            series.append((g.key, _content_hash(g, envelopes, trailers)))
+            series.append((g.key, _content_hash(g, msgs, trailers)))
             if state.fresh(*series[n], rules, directory):
                 out.unchanged += 1
             else:
-                todo.append(_task(n, g, envelopes, trailers))
+                todo.append(n)
         state.set_run(series)
-        del envelopes, groups
+        # each task is made as the pool takes it: none waits in memory for its turn
+        tasks = (_task(n, groups[n], msgs, trailers) for n in todo)
         bar = Progress(len(todo), progress_stream)
         if pool is None or len(todo) <= 1:
-            results = map(review_task, todo)
+            results = map(review_task, tasks)
         else:
-            results = pool.imap_unordered(review_task, todo, chunksize=1)
+            results = pool.imap_unordered(review_task, tasks, chunksize=1)
         last = time.monotonic()
         for index, row, page, patches in results:
             state.put(*series[index], rules, page, row)

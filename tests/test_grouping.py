@@ -77,6 +77,22 @@ def test_review_refuses_a_mixed_inbox_in_one_line(mixed):
     assert proc.stdout == b""
 
 
+def test_refusal_names_commands_that_run(mixed, tmp_path):
+    """The commands the refusal suggests take the same input: stdin is '-', a path
+    with a space is quoted."""
+    proc = run_cli("review", "-", input=mixed.read_bytes())
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert "'reviewkit series -' lists them" in err and "'reviewkit dashboard - -o DIR'" in err
+    spaced = tmp_path / "my inbox.mbox"
+    spaced.write_bytes(mixed.read_bytes())
+    proc = run_cli("review", str(spaced))
+    assert proc.returncode == 2
+    assert f"reviewkit series '{spaced}'" in proc.stderr.decode()
+    listed = run_cli("series", "-", input=mixed.read_bytes())
+    assert listed.returncode == 0 and len(listed.stdout.decode().splitlines()) == 5
+
+
 def test_series_option_picks_one_by_any_message(mixed):
     # a v3 patch's Message-ID names the series; its newest revision is reviewed
     proc = run_cli("review", str(mixed), "--series", "<v3-zap-2@example.org>", "-f", "json",

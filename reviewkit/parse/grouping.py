@@ -27,8 +27,11 @@ kept with the series when the input holds only one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
+from array import array
 from dataclasses import dataclass, field
 from email.utils import parseaddr, parsedate_tz, mktime_tz
 from typing import Callable, Iterable
@@ -201,54 +204,146 @@ def envelope(data: bytes, origin: str, *, keep: bool = True, digest: bool = Fals
     return env
 
 
-@dataclass
-class Revision:
-    version: int
-    head: Envelope  # the cover letter, else patch 1 (else the first patch)
-    members: list[int]  # envelope indices: cover and patches
-
-    @property
-    def title(self) -> str:
-        return self.head.subject.title
-
-    @property
-    def date(self) -> float:
-        return self.head.date or 0.0
-
-
-@dataclass
-class Group:
-    """One series: its revisions, newest first, and every message that belongs to it."""
-
-    revisions: list[Revision]
-    members: list[int] = field(default_factory=list)  # envelope indices, input order
-
-    @property
-    def newest(self) -> Revision:
-        return self.revisions[0]
-
-    @property
-    def key(self) -> str:
-        """The series' identity: the Message-ID of its newest revision's head."""
-        h = self.newest.head
-        return h.message_id or h.origin
-
-    def message_ids(self, envelopes: list[Envelope]) -> set[str]:
-        return {envelopes[i].message_id for i in self.members if envelopes[i].message_id}
+_PATCH, _COVER, _REPLY = 0, 1, 2
+_KIND_CODE = {"patch": _PATCH, "cover": _COVER, "reply": _REPLY}
 
 
 def _norm(title: str) -> str:
     return " ".join(title.lower().split())
 
 
+def title_key(title: str) -> int:
+    """A title as grouping compares it (case and spacing ignored), in eight bytes: the
+    same in every process, so that an index can be kept between runs."""
+    return int.from_bytes(hashlib.blake2b(_norm(title).encode(), digest_size=8).digest(),
+                          "little", signed=True)
+
+
+class Index:
+    """Only what grouping reads of each message, one column per key: Message-IDs and
+    addresses as shared strings, titles as eight-byte keys, numbers in arrays.  An
+    archive's index is all held while it is grouped: a few hundred bytes a message,
+    against some kilobytes for its envelopes."""
+
+    COLUMNS = ("mid", "irt", "refs", "author", "change")  # lists; the rest are arrays
+
+    def __init__(self) -> None:
+        self.mid: list[str | None] = []
+        self.irt: list[str | None] = []  # In-Reply-To, else the last reference
+        self.refs: list[tuple[str, ...]] = []
+        self.author: list[str] = []
+        self.change: list[str | None] = []
+        self.title = array("q")  # title_key
+        self.version = array("q")
+        self.number = array("q")  # N of N/M, -1: none
+        self.total = array("q")  # M of N/M, -1: none
+        self.date = array("d")  # nan: none
+        self.kind = bytearray()  # _PATCH, _COVER, _REPLY
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add(self, e: Envelope) -> None:
+        s = e.subject
+        self.mid.append(e.message_id)
+        self.irt.append(e.in_reply_to)
+        self.refs.append(e.references or ())
+        self.author.append(e.author)
+        self.change.append(e.change_id)
+        self.title.append(title_key(s.title))
+        self.version.append(s.version)
+        self.number.append(-1 if s.index is None else s.index)
+        self.total.append(-1 if s.total is None else s.total)
+        self.date.append(_NAN if e.date is None else e.date)
+        self.kind.append(_KIND_CODE[e.kind])
+
+    def extend(self, other: "Index") -> None:
+        for name in self.__dict__:
+            getattr(self, name).extend(getattr(other, name))
+
+    @classmethod
+    def of(cls, envelopes: Iterable[Envelope]) -> "Index":
+        ix = cls()
+        for e in envelopes:
+            ix.add(e)
+        return ix
+
+    def pack(self) -> bytes:
+        """The index as bytes (JSON and the arrays' bytes: data, never code)."""
+        head = json.dumps([getattr(self, c) for c in self.COLUMNS],
+                          separators=(",", ":")).encode()
+        arrays = [self.title, self.version, self.number, self.total, self.date]
+        return b"".join([len(head).to_bytes(8, "little"), head]
+                        + [a.tobytes() for a in arrays] + [bytes(self.kind)])
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Index":
+        ix = cls()
+        n = int.from_bytes(data[:8], "little")
+        mid, irt, refs, author, change = json.loads(data[8:8 + n])
+        intern = sys.intern  # the same ids recur in every reply's headers, as when scanned
+        ix.mid = [intern(m) if m else None for m in mid]
+        ix.irt = [intern(m) if m else None for m in irt]
+        ix.refs = [tuple(map(intern, r)) if r else () for r in refs]
+        ix.author = [intern(a) for a in author]
+        ix.change = change
+        count = len(mid)
+        pos = 8 + n
+        for name in ("title", "version", "number", "total", "date"):
+            a = getattr(ix, name)
+            size = a.itemsize * count
+            a.frombytes(data[pos:pos + size])
+            pos += size
+        ix.kind = bytearray(data[pos:pos + count])
+        if len(ix.kind) != count:
+            raise ValueError("truncated index")
+        return ix
+
+
+_NAN = float("nan")
+
+
+@dataclass(slots=True)
+class Revision:
+    version: int
+    at: int  # the index of its head: the cover letter, else patch 1 (else the first patch)
+    date: float  # the head's (0.0 when it has none)
+    members: list[int]  # message indices: cover and patches
+    head: Envelope | None = None  # the head's envelope, when grouped from envelopes
+
+    @property
+    def title(self) -> str:
+        return self.head.subject.title if self.head is not None else ""
+
+
+@dataclass(slots=True)
+class Group:
+    """One series: its revisions, newest first, and every message that belongs to it."""
+
+    revisions: list[Revision]
+    key: str = ""  # the series' identity: the Message-ID of its newest revision's head
+    members: list[int] = field(default_factory=list)  # message indices, input order
+
+    @property
+    def newest(self) -> Revision:
+        return self.revisions[0]
+
+    def message_ids(self, envelopes) -> set[str]:
+        """The Message-IDs of its messages (ENVELOPES: a list of them, or an Index)."""
+        if isinstance(envelopes, Index):
+            return {envelopes.mid[i] for i in self.members if envelopes.mid[i]}
+        return {envelopes[i].message_id for i in self.members if envelopes[i].message_id}
+
+
 class _Union:
     def __init__(self, n: int):
-        self.parent = list(range(n))
+        self.parent = array("q", range(n))
 
     def find(self, a: int) -> int:
-        while self.parent[a] != a:
-            self.parent[a] = self.parent[self.parent[a]]
-            a = self.parent[a]
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
         return a
 
     def union(self, a: int, b: int) -> None:
@@ -259,127 +354,142 @@ class _Union:
 
 def group(envelopes: list[Envelope]) -> tuple[list[Group], list[int]]:
     """(series, newest first by date; indices of messages that belong to none)."""
+    groups, orphans = group_index(Index.of(envelopes), lambda i: envelopes[i].origin)
+    for g in groups:
+        for rev in g.revisions:
+            rev.head = envelopes[rev.at]
+    return groups, orphans
+
+
+def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], list[int]]:
+    """``group`` of an index; ORIGIN(i) names message i when it has no Message-ID."""
+    mids, irts, refs, kinds = ix.mid, ix.irt, ix.refs, ix.kind
+    versions = ix.version
     by_id: dict[str, int] = {}
-    for i, e in enumerate(envelopes):
-        if e.message_id and e.message_id not in by_id:
-            by_id[e.message_id] = i
-    kinds = [e.kind for e in envelopes]
-    patchy = [i for i, k in enumerate(kinds) if k in ("patch", "cover")]
+    for i, m in enumerate(mids):
+        if m and m not in by_id:
+            by_id[m] = i
+    patchy = array("q", (i for i, k in enumerate(kinds) if k != _REPLY))
 
     def ancestors(i: int):
         """Messages this one answers, nearest first (In-Reply-To chain, then References)."""
         seen = {i}
-        cur = envelopes[i].in_reply_to
+        cur = irts[i]
         while cur is not None and cur in by_id and by_id[cur] not in seen:
             j = by_id[cur]
             seen.add(j)
             yield j
-            cur = envelopes[j].in_reply_to
-        for ref in reversed(envelopes[i].references):
+            cur = irts[j]
+        for ref in reversed(refs[i]):
             j = by_id.get(ref)
             if j is not None and j not in seen:
                 seen.add(j)
                 yield j
 
     # 1. revisions: patches under the cover letter (or patch 1) of their version
-    uf = _Union(len(envelopes))
+    uf = _Union(len(ix))
     threaded: set[int] = set()
     for i in patchy:
-        v = envelopes[i].subject.version
+        v = versions[i]
         for j in ancestors(i):
-            if kinds[j] in ("patch", "cover") and envelopes[j].subject.version == v:
+            if kinds[j] != _REPLY and versions[j] == v:
                 uf.union(i, j)
                 threaded.add(i)
                 threaded.add(j)
                 break
     loose: dict[tuple, int] = {}
     for i in patchy:
-        e = envelopes[i]
-        if i in threaded or e.subject.total is None:
+        if i in threaded or ix.total[i] < 0:
             continue
         # unthreaded, or threaded under a cover letter the input does not hold
-        root = e.references[0] if e.references else e.in_reply_to
-        k = (e.author, e.subject.version, e.subject.total, root)
+        root = refs[i][0] if refs[i] else irts[i]
+        k = (ix.author[i], versions[i], ix.total[i], root)
         if k in loose:
             uf.union(i, loose[k])
         else:
             loose[k] = i
+    del threaded, loose
     comps: dict[int, list[int]] = {}
     for i in patchy:
         comps.setdefault(uf.find(i), []).append(i)
+    del uf
     revisions: list[Revision] = []
     rev_of: dict[int, int] = {}
+
+    def rank(i: int) -> tuple:
+        n = ix.number[i]
+        return (0 if kinds[i] == _COVER else 1, n if n >= 0 else 1, i)
+
     for members in comps.values():
-        def rank(i: int) -> tuple:
-            e = envelopes[i]
-            return (0 if kinds[i] == "cover" else 1,
-                    e.subject.index if e.subject.index is not None else 1, i)
-        head = envelopes[min(members, key=rank)]
-        version = max(envelopes[i].subject.version for i in members)
+        head = min(members, key=rank)
+        version = max(versions[i] for i in members)
         for i in members:
             rev_of[i] = len(revisions)
-        revisions.append(Revision(version=version, head=head, members=members))
+        d = ix.date[head]
+        revisions.append(Revision(version=version, at=head, date=0.0 if d != d else d,
+                                  members=members))
+    del comps
 
     # 2. series: revisions that continue each other
     su = _Union(len(revisions))
     by_change: dict[str, int] = {}
     by_title: dict[tuple, int] = {}
     for r, rev in enumerate(revisions):
-        cid = next((envelopes[i].change_id for i in rev.members if envelopes[i].change_id), None)
+        cid = next((ix.change[i] for i in rev.members if ix.change[i]), None)
         if cid:
             if cid in by_change:
                 su.union(r, by_change[cid])
             else:
                 by_change[cid] = r
-        tk = (rev.head.author, _norm(rev.title))
+        tk = (ix.author[rev.at], ix.title[rev.at])
         if tk in by_title:
             su.union(r, by_title[tk])
         else:
             by_title[tk] = r
-        head_index = by_id.get(rev.head.message_id or "", -1)
+        head_index = by_id.get(mids[rev.at] or "", -1)
         if head_index >= 0:
             for j in ancestors(head_index):
                 if j in rev_of and rev_of[j] != r:
                     su.union(r, rev_of[j])
                     break
+    del by_change, by_title
     series: dict[int, list[int]] = {}
     for r in range(len(revisions)):
         series.setdefault(su.find(r), []).append(r)
     groups: list[Group] = []
-    group_of_rev: dict[int, int] = {}
+    group_of_rev = array("q", bytes(8 * len(revisions)))
     for revs in series.values():
         ordered = sorted(revs, key=lambda r: (revisions[r].version, revisions[r].date),
                          reverse=True)
-        kept: list[int] = []
+        kept: list[Revision] = []
         seen_versions: set[int] = set()
         for r in ordered:  # the same version posted twice (RESEND): the newest posting
             if revisions[r].version in seen_versions:
                 continue
             seen_versions.add(revisions[r].version)
-            kept.append(r)
+            kept.append(revisions[r])
         for r in revs:
             group_of_rev[r] = len(groups)
-        groups.append(Group(revisions=[revisions[r] for r in kept]))
-    kept_msgs = {i for g in groups for rev in g.revisions for i in rev.members}
+        head = kept[0].at
+        groups.append(Group(revisions=kept, key=mids[head] or origin(head)))
+    del series
 
     # 3. replies: to the series of the message they answer, else by subject
-    owner: dict[int, int] = {}
-    for i in patchy:
-        if i in kept_msgs:
-            owner[i] = group_of_rev[rev_of[i]]
+    owner = array("q", b"\xff" * (8 * len(ix)))  # -1: none yet
     by_subject: dict[tuple, int] = {}
     for g_index, g in enumerate(groups):
         for rev in g.revisions:
             for i in rev.members:
-                by_subject.setdefault((_norm(envelopes[i].subject.title), rev.version), g_index)
+                owner[i] = group_of_rev[rev_of[i]]
+                by_subject.setdefault((ix.title[i], rev.version), g_index)
+    del rev_of, revisions, group_of_rev
     orphans: list[int] = []
     for i, k in enumerate(kinds):
-        if k in ("patch", "cover"):
+        if k != _REPLY:
             continue
-        found = next((owner[j] for j in ancestors(i) if j in owner), None)
+        found = next((owner[j] for j in ancestors(i) if owner[j] >= 0), None)
         if found is None:
-            s = envelopes[i].subject
-            found = by_subject.get((_norm(s.title), s.version))
+            found = by_subject.get((ix.title[i], versions[i]))
         if found is None:
             orphans.append(i)
         else:
@@ -388,8 +498,9 @@ def group(envelopes: list[Envelope]) -> tuple[list[Group], list[int]]:
         for i in orphans:
             owner[i] = 0
         orphans = []
-    for i in sorted(owner):
-        groups[owner[i]].members.append(i)
+    for i, g_index in enumerate(owner):
+        if g_index >= 0:
+            groups[g_index].members.append(i)
     groups.sort(key=lambda g: (g.newest.date, g.key), reverse=True)
     return groups, orphans
 
