@@ -250,8 +250,11 @@ def fallback_input_realigned(ctx: PatchContext):
                         n.child_by_field_name("operator")) != "=":
                     continue
                 var = path_of(n.child_by_field_name("left"))
-                value = strip(n.child_by_field_name("right"))
-                if var is None or call_name(value) not in align:
+                right = n.child_by_field_name("right")
+                if var is None or right is None:
+                    continue
+                value = strip(right)
+                if call_name(value) not in align:
                     continue
                 args = call_args(value)
                 if len(args) != 2 or path_of(strip(args[0])) != var:
