@@ -134,3 +134,55 @@ def test_the_real_posting_and_its_fix():
     rep = api.review(str(CORPUS / "fix" / "gup-killable-locked-flag.eml"),
                      api.Options(select=(LOCKED,), offline=True))
     assert rep.findings == [] or all(f.rule != LOCKED for f in rep.findings)
+
+
+RETRY = "mm/gup-retry-ends-on-tried"
+
+_RETRY_HEAD = ("--- a/mm/demo.c\n+++ b/mm/demo.c\n"
+               "@@ -100,11 +100,10 @@ int demo_fixup(struct mm_struct *mm, unsigned int fault_flags)\n")
+
+
+def test_the_tried_test_fires_when_allow_retry_is_no_longer_cleared():
+    diff = _RETRY_HEAD + (
+        " {\n"
+        " retry:\n"
+        " \tret = handle_mm_fault(vma, address, fault_flags, NULL);\n"
+        " \tif (ret & VM_FAULT_RETRY) {\n"
+        " \t\tmmap_read_lock(mm);\n"
+        " \t\tif (!(fault_flags & FAULT_FLAG_TRIED)) {\n"
+        "-\t\t\tfault_flags &= ~FAULT_FLAG_ALLOW_RETRY;\n"
+        " \t\t\tfault_flags |= FAULT_FLAG_TRIED;\n"
+        " \t\t\tgoto retry;\n"
+        " \t\t}\n"
+        " \t}\n"
+        " \treturn 0;\n"
+        " }\n")
+    assert fired(RETRY, diff) == [(105, "medium")]
+
+
+def test_a_tried_test_that_does_not_retry_is_quiet():
+    diff = _RETRY_HEAD + (
+        " {\n"
+        " retry:\n"
+        " \tret = handle_mm_fault(vma, address, fault_flags, NULL);\n"
+        " \tif (ret & VM_FAULT_RETRY) {\n"
+        " \t\tmmap_read_lock(mm);\n"
+        " \t\tif (!(fault_flags & FAULT_FLAG_TRIED))\n"
+        "-\t\t\tfault_flags &= ~FAULT_FLAG_ALLOW_RETRY;\n"
+        " \t\t\tpr_warn(\"again\");\n"
+        " \t\tfault_flags |= FAULT_FLAG_TRIED;\n"
+        " \t\tgoto retry;\n"
+        " \t}\n"
+        " \treturn 0;\n"
+        " }\n")
+    assert fired(RETRY, diff) == []
+
+
+def test_the_real_retry_posting_and_its_fix():
+    from reviewkit import api
+    rep = api.review(str(CORPUS / "buggy" / "gup-fixup-user-fault-retry.eml"),
+                     api.Options(select=(RETRY,), offline=True))
+    assert [(f.path, f.line) for f in rep.findings] == [("mm/gup.c", 1016)]
+    rep = api.review(str(CORPUS / "fix" / "gup-fixup-user-fault-retry.eml"),
+                     api.Options(select=(RETRY,), offline=True))
+    assert [f for f in rep.findings if f.rule == RETRY] == []

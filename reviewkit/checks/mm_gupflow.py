@@ -174,3 +174,72 @@ def locked_flag_before_fallible_lock(ctx: PatchContext):
                             "store_line": store_line},
                       # the store, the acquisition and its failure branch are all in view
                       confidence=Confidence.LOW if unseen else Confidence.MEDIUM)
+
+
+# -- a retry decided by FAULT_FLAG_TRIED once ALLOW_RETRY is kept -------------------------
+
+def _clears_flag(node: Node, flags) -> str | None:
+    """``v &= ~FLAG`` (FLAG one of ``flags``): the path of v."""
+    if node.type != "assignment_expression" or text(node.child_by_field_name("operator")) != "&=":
+        return None
+    right = strip(node.child_by_field_name("right"))
+    if right.type != "unary_expression" or text(right.child_by_field_name("operator")) != "~":
+        return None
+    arg = strip(right.child_by_field_name("argument"))
+    names = {text(n) for n in walk(arg) if n.type == "identifier"}
+    if not names & set(flags):
+        return None
+    return path_of(node.child_by_field_name("left"))
+
+
+def _tests_flag(node: Node, var: str, flags) -> bool:
+    """``var & FLAG``."""
+    node = strip(node)
+    if node.type != "binary_expression" or text(node.child_by_field_name("operator")) != "&":
+        return False
+    sides = [strip(node.child_by_field_name("left")), strip(node.child_by_field_name("right"))]
+    return any(path_of(a) == var and text(b) in flags for a, b in (sides, sides[::-1]))
+
+
+def _jumps_back(node: Node | None) -> bool:
+    return node is not None and any(n.type in ("goto_statement", "continue_statement")
+                                    for n in walk(node))
+
+
+@check("mm/gup-retry-ends-on-tried")
+def retry_ends_on_tried(ctx: PatchContext):
+    v = vocab()
+    allow = v["fault-flag-allow-retry"]
+    tried = v["fault-flag-tried"]
+    for fc, f in ctx.with_post():
+        if fc.pre is None or not fc.removed:
+            continue
+        pa = of(fc.pre, mentions=allow)
+        if pa is None:
+            continue
+        removed = {ln.old_no for ln in fc.removed}
+        # the patch stops clearing ALLOW_RETRY on some variable
+        dropped = {var for n in walk(pa.body) if (var := _clears_flag(n, allow))
+                   and pa.line(n) in removed}
+        if not dropped:
+            continue
+        fa = of(f, mentions=tried)
+        if fa is None:
+            continue
+        kept = {var for n in walk(fa.body) if (var := _clears_flag(n, allow))}
+        for n in walk(fa.body):
+            if n.type != "if_statement":
+                continue
+            cond, cons, _alt = _if_parts(n)
+            if cond is None:
+                continue
+            for lit in literals(cond):
+                var = next((d for d in dropped - kept if _tests_flag(lit.node, d, tried)), None)
+                # the retry is taken only while TRIED is clear
+                if var is None or lit.polarity or not lit.necessary or not _jumps_back(cons):
+                    continue
+                yield Hit(line=fa.line(n), path=fc.path, function=f.name,
+                          args={"var": var, "allow": next(iter(allow)),
+                                "tried": next(iter(tried))},
+                          confidence=Confidence.MEDIUM)
+                break
