@@ -21,6 +21,14 @@ from reviewkit.engine.registry import Confidence, Hit, check
 _TRUE = {"true"}
 
 
+def _bare(node: Node | None) -> Node | None:
+    return strip(node) if node is not None else None
+
+
+def _kind(node: Node | None) -> str | None:
+    return node.type if node is not None else None
+
+
 def _truthy_constant(node: Node | None) -> bool:
     if node is None:
         return False
@@ -42,22 +50,24 @@ def _store_through(stmt: Node, params) -> tuple[str, Node] | None:
     e = strip(stmt.named_children[0])
     if e.type != "assignment_expression" or text(e.child_by_field_name("operator")) != "=":
         return None
-    left = strip(e.child_by_field_name("left"))
-    if left.type != "pointer_expression" or text(left.child_by_field_name("operator")) != "*":
+    left = _bare(e.child_by_field_name("left"))
+    if left is None or left.type != "pointer_expression" or text(
+            left.child_by_field_name("operator")) != "*":
         return None
-    arg = strip(left.child_by_field_name("argument"))
-    if arg.type != "identifier" or text(arg) not in params:
+    arg = _bare(left.child_by_field_name("argument"))
+    right = e.child_by_field_name("right")
+    if arg is None or right is None or arg.type != "identifier" or text(arg) not in params:
         return None
-    return text(arg), e.child_by_field_name("right")
+    return text(arg), right
 
 
 def _stores_to(node: Node, param: str) -> bool:
     """Whether ``node`` assigns ``*param`` anywhere (or passes ``param`` on)."""
     for n in walk(node):
         if n.type == "assignment_expression":
-            left = strip(n.child_by_field_name("left"))
-            if left.type == "pointer_expression" and text(
-                    strip(left.child_by_field_name("argument"))) == param:
+            left = _bare(n.child_by_field_name("left"))
+            if left is not None and left.type == "pointer_expression" and text(
+                    _bare(left.child_by_field_name("argument"))) == param:
                 return True
         if n.type == "call_expression":
             args = n.child_by_field_name("arguments")
@@ -98,9 +108,10 @@ def locked_flag_before_fallible_lock(ctx: PatchContext):
     trylock = v["lock-try"]
     names = set(killable) | set(trylock)
     for fc, f in ctx.with_post():
-        fa = of(f, mentions=names)
-        if fa is None:
+        fa_ = of(f, mentions=names)
+        if fa_ is None:
             continue
+        fa = fa_
         added = {ln.new_no for ln in fc.added}
         pointer_params = {n for t, n in fa.params if "*" in t}
 
@@ -133,7 +144,7 @@ def locked_flag_before_fallible_lock(ctx: PatchContext):
                     cond, cons, alt = _if_parts(nxt)
                     if cond is not None:
                         branch = _failure_branch(cond, var, fails_when_true, cons, alt)
-            if branch is False or branch is None:
+            if not isinstance(branch, Node):
                 continue
             # the nearest earlier statement of the block that stores through a pointer
             # parameter a value claiming the lock is taken, with nothing in between
@@ -182,10 +193,13 @@ def _clears_flag(node: Node, flags) -> str | None:
     """``v &= ~FLAG`` (FLAG one of ``flags``): the path of v."""
     if node.type != "assignment_expression" or text(node.child_by_field_name("operator")) != "&=":
         return None
-    right = strip(node.child_by_field_name("right"))
-    if right.type != "unary_expression" or text(right.child_by_field_name("operator")) != "~":
+    right = _bare(node.child_by_field_name("right"))
+    if right is None or right.type != "unary_expression" or text(
+            right.child_by_field_name("operator")) != "~":
         return None
-    arg = strip(right.child_by_field_name("argument"))
+    arg = _bare(right.child_by_field_name("argument"))
+    if arg is None:
+        return None
     names = {text(n) for n in walk(arg) if n.type == "identifier"}
     if not names & set(flags):
         return None
@@ -197,8 +211,10 @@ def _tests_flag(node: Node, var: str, flags) -> bool:
     node = strip(node)
     if node.type != "binary_expression" or text(node.child_by_field_name("operator")) != "&":
         return False
-    sides = [strip(node.child_by_field_name("left")), strip(node.child_by_field_name("right"))]
-    return any(path_of(a) == var and text(b) in flags for a, b in (sides, sides[::-1]))
+    left = _bare(node.child_by_field_name("left"))
+    right = _bare(node.child_by_field_name("right"))
+    return any(path_of(a) == var and text(b) in flags
+               for a, b in ((left, right), (right, left)))
 
 
 def _jumps_back(node: Node | None) -> bool:
@@ -215,19 +231,22 @@ def retry_ends_on_tried(ctx: PatchContext):
         if fc.pre is None or not fc.removed:
             continue
         pa = of(fc.pre, mentions=allow)
-        if pa is None:
+        if pa is None or pa.body is None:
             continue
         removed = {ln.old_no for ln in fc.removed}
         # the patch stops clearing ALLOW_RETRY on some variable
-        dropped = {var for n in walk(pa.body) if (var := _clears_flag(n, allow))
+        pre_body: Node = pa.body
+        dropped = {var for n in walk(pre_body) if (var := _clears_flag(n, allow))
                    and pa.line(n) in removed}
         if not dropped:
             continue
-        fa = of(f, mentions=tried)
-        if fa is None:
+        fb = of(f, mentions=tried)
+        if fb is None or fb.body is None:
             continue
-        kept = {var for n in walk(fa.body) if (var := _clears_flag(n, allow))}
-        for n in walk(fa.body):
+        fa = fb
+        body: Node = fb.body
+        kept = {var for n in walk(body) if (var := _clears_flag(n, allow))}
+        for n in walk(body):
             if n.type != "if_statement":
                 continue
             cond, cons, _alt = _if_parts(n)
