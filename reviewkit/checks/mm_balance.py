@@ -25,9 +25,14 @@ with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
   unlocked, dereferenced or stored in a page array where it is known to be an
   ERR_PTR (the IS_ERR() branch, through a shared exit label), untested, or
   NULL behind an IS_ERR()-only test of a function that fails both ways.
-- mm/slab-alloc-sized-by-page-count: kmalloc_array()/kcalloc()/kmalloc() sized
-  by a count that the same function passes to GUP, and that comes from its
-  caller unbounded.
+- mm/gup-count-tested-for-zero: the count a GUP or pin call returns (or -errno)
+  tested only for zero on every path before it is compared, handed on or
+  given another value.
+- mm/slab-alloc-sized-by-page-count: kmalloc_array()/kcalloc()/kmalloc() (of a
+  product, struct_size(), array_size()) sized by a count that comes from the
+  caller unbounded, on a pin path: the function passes the count to GUP, or
+  it was handed a page or folio array with the count and allocates a parallel
+  array of page or folio pointers.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, inside
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.cfunc import Function
 from reviewkit.engine.context import FunctionChange, PatchContext
-from reviewkit.engine.registry import Confidence, Hit, check
+from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
 _MAX_STEPS = 4000
 
@@ -766,8 +771,18 @@ def _ancestors(node: Node) -> Iterator[Node]:
 
 
 # -- mm/slab-alloc-sized-by-page-count -------------------------------------------------------
+#
+# A kmalloc-family array whose element count is a page count the caller chose: a
+# physically contiguous allocation limited to KMALLOC_MAX_SIZE (4 MiB with 4 KiB
+# pages and the default MAX_ORDER, half a million pointers: a 2 GiB pin) where the
+# request is sized by userspace.  It is a pin path when the function hands the count
+# to GUP, or when it was handed an array of pages or folios with the count (a
+# second array parallel to the caller's, which may have been kvmalloc'ed); an
+# array of page or folio pointers sized by a parameter alone is said at low
+# confidence.
 
 _COUNT_ARG = 0  # every slab-alloc API takes the count (or the size) first
+_NARROW = frozenset({"u8", "u16", "__u8", "__u16", "char", "short", "bool"})
 
 
 def _count_names(node: Node) -> set[str]:
@@ -776,15 +791,61 @@ def _count_names(node: Node) -> set[str]:
     skip: list[Node] = [n for n in walk(node) if n.type == "sizeof_expression"]
     for n in walk(node):
         if n.type in ("identifier", "field_expression") and not any(inside(n, s) for s in skip):
+            if n.parent is not None and n.parent.type == "call_expression" and \
+                    n.parent.child_by_field_name("function") == n:
+                continue  # the size helper called, not a variable
             p = path_of(n)
             if p is not None and not text(n).isupper():
                 out.add(p)
     return out
 
 
+def _array_size(c) -> tuple[Node, Node | None] | None:
+    """The element count of an array allocation and the element size expression:
+    kmalloc_array(n, size), kcalloc(n, size), kmalloc(n * size),
+    kmalloc(struct_size(p, member, n)), kmalloc(array_size(n, size)); None for
+    one object."""
+    if not c.args:
+        return None
+    if len(c.args) >= 3:
+        return c.args[0], c.args[1]
+    size = strip(c.args[0])
+    sb = vocab()["alloc-size"]
+    if size.type == "call_expression" and call_name(size) in sb:
+        a = call_args(size)
+        if call_name(size) == "struct_size" and len(a) == 3:
+            return a[2], None
+        if len(a) == 2:
+            return size, size
+        return None
+    if size.type == "binary_expression" and text(size.child_by_field_name("operator")) == "*":
+        return size, size
+    return None
+
+
+def _pointer_elements(fa: FunctionAnalysis, elem: Node | None) -> bool:
+    """The element size is that of a page or folio pointer: sizeof(struct page *),
+    sizeof(*pages) or sizeof(pages[0]) of a ``struct page **``."""
+    if elem is None:
+        return False
+    for n in walk(elem):
+        if n.type != "sizeof_expression":
+            continue
+        t = text(n).replace(" ", "")
+        if "structpage*" in t or "structfolio*" in t:
+            return True
+        for x in walk(n):
+            if x.type == "identifier":
+                ty = (fa.type_of(text(x)) or "").replace(" ", "")
+                if ty.count("*") == 2 and ("structpage" in ty or "structfolio" in ty):
+                    return True
+    return False
+
+
 def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
-    """A min()/clamp() in the size, or a guard that compares the count before the
-    allocation."""
+    """A min()/clamp() in the size or the count's definition, a guard that compares
+    the count (or what it is made of) before the allocation, or a type too narrow
+    to make the array large."""
     for g in fa.guards(at):
         cond = g.cond
         if cond is None:
@@ -794,6 +855,10 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
                     "<", "<=", ">", ">=") and _mentions(n, names):
                 return True
     for name in names:
+        ty = (fa.type_of(name.split("->")[0].split(".")[0]) or "").split()
+        if name in {p for _, p in fa.params} | {p for _, p in fa.locals} and ty and (
+                ty[-1] in _NARROW or (ty[-1] == "int" and "short" in ty)):
+            return True
         for d in fa.defs_before(name, at):
             if d.value is not None and any(
                     call_name(x) in vocab()["bound"]
@@ -802,41 +867,74 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
     return False
 
 
+def _from_caller(fa: FunctionAnalysis, size: Node, counts: set[str]) -> set[str]:
+    """The parameters the count is made of (through its definitions)."""
+    params = {name for _, name in fa.params}
+    out: set[str] = set()
+    for n in counts:
+        use = _first_use(fa, n, size) or size
+        for o in fa.origins(use):
+            for x in walk(o):
+                if x.type in ("identifier", "field_expression"):
+                    p = path_of(x)
+                    if p is not None and p.split("->")[0].split(".")[0] in params:
+                        out.add(p.split("->")[0].split(".")[0])
+    return out
+
+
+def _page_array_with(fa: FunctionAnalysis, params: set[str]) -> bool:
+    """The function was handed an array of pages or folios (``struct page **``)
+    along with the count."""
+    return bool(params) and any(
+        t.replace(" ", "").count("*") == 2 and ("structpage" in t.replace(" ", "") or
+                                                "structfolio" in t.replace(" ", ""))
+        for t, _ in fa.params)
+
+
 @check("mm/slab-alloc-sized-by-page-count")
 def slab_alloc_sized_by_page_count(ctx: PatchContext):
     v = vocab()
     gup = v["pin"] | v["gup-get"]
     allocs = v["slab-alloc"]
     for fc, f in ctx.with_post():
-        fa = of(f, mentions=gup)
+        fa = of(f, mentions=allocs)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
-        params = {name for _, name in fa.params}
-        gup_calls = fa.calls_to(gup)
-        if not gup_calls or not added:
+        if not added:
             continue
+        gup_calls = fa.calls_to(gup)
         for c in fa.calls_to(allocs):
-            if c.line not in added or not c.args:
+            if c.line not in added:
                 continue
+            shape = _array_size(c)
+            if shape is None:
+                continue
+            count, elem = shape
             size = c.args[_COUNT_ARG]
-            if len(c.args) < 3 and not any(
-                    n.type == "binary_expression" and text(n.child_by_field_name(
-                        "operator")) == "*" for n in walk(size)):
-                continue  # kmalloc(size, gfp) of one object, not an array
-            names = _count_names(size)
-            counts = {n for n in names if any(_mentions(a, fa.aliases(n) | {n})
-                                              for g in gup_calls for a in g.args)}
-            if not counts:
+            names = _count_names(count)
+            if not names:
                 continue
-            from_caller = any(
-                path_of(o) in params or (path_of(o) or "").split("->")[0] in params
-                for n in counts for o in fa.origins(_first_use(fa, n, size) or size))
-            if not from_caller or _bounded(fa, c.node, counts):
+            pinned = {n for n in names if any(_mentions(a, fa.aliases(n) | {n})
+                                              for g in gup_calls for a in g.args)}
+            counts = pinned or names
+            params = _from_caller(fa, size, counts)
+            if not params or _bounded(fa, c.node, counts | params):
+                continue
+            if pinned:
+                conf = None if fa.complete else Confidence.LOW
+            elif _page_array_with(fa, params) and _pointer_elements(fa, elem):
+                conf = Confidence.MEDIUM if fa.complete else Confidence.LOW
+            elif _pointer_elements(fa, elem):
+                conf = Confidence.LOW
+            else:
                 continue
             yield Hit(line=c.line, path=fc.path, function=f.name,
-                      args={"func": f.name, "alloc": c.name, "count": sorted(counts)[0]},
-                      confidence=None if fa.complete else Confidence.LOW)
+                      args={"func": f.name, "alloc": c.name, "count": sorted(counts)[0],
+                            "how": "the page count it also hands to GUP" if pinned else
+                            "a page count its caller passes in"},
+                      confidence=conf,
+                      severity=Severity.INFO if conf == Confidence.LOW else None)
 
 
 def _first_use(fa: FunctionAnalysis, name: str, within: Node) -> Node | None:
@@ -1422,3 +1520,73 @@ def pins_kept_on_new_error_return(ctx: PatchContext):
                                 "drop_line": dropping[0].line},
                           confidence=None if fa.complete else Confidence.MEDIUM)
                 break
+
+
+# -- mm/gup-count-tested-for-zero ----------------------------------------------------------
+#
+# GUP and pin calls return how many pages they took, or a negative errno: a test of
+# the count for zero alone (``if (!ret)``, ``if (ret)``) takes -EFAULT for pages
+# taken, and what follows uses (or unpins) pages that were never filled in.
+
+def _count_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[list[Node], bool]:
+    """The zero tests of the count along the paths from ``call`` before it is
+    given another value, and whether it meets any other test or leaves the
+    function's hands (compared, returned, stored, passed on)."""
+    s0 = fa.cfg_node(call.node)
+    if s0 is None:
+        return [], True
+    zero: list[Node] = []
+    todo, seen = list(s0.succ), set[int]()
+    while todo and len(seen) < _MAX_STEPS:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        s = fa.cfg[i]
+        if s is s0 or s.kind in ("exit", "end", "unseen"):
+            continue
+        where = s.expr if s.kind == "cond" else s.node
+        if where is not None:
+            for n in walk(where):
+                if n.type not in ("identifier", "field_expression") or path_of(n) not in names:
+                    continue
+                if is_null_test(n):
+                    zero.append(n)
+                    continue
+                p = n.parent
+                if p is not None and (p.type in ("declaration", "init_declarator") or
+                                      p.type.endswith("declarator")):
+                    continue  # declared anew (a loop's next iteration)
+                if p is not None and p.type == "assignment_expression" and \
+                        p.child_by_field_name("left") == n:
+                    continue
+                return zero, True  # compared, returned, stored or passed on
+        if _kills(where, names) or (where is not None and where.type == "declaration" and any(
+                path_of(x) in names for x in walk(where) if x.type == "identifier")):
+            continue
+        todo.extend(s.succ)
+    return zero, False
+
+
+@check("mm/gup-count-tested-for-zero")
+def gup_count_tested_for_zero(ctx: PatchContext):
+    v = vocab()
+    counted = v["pin"] | v["gup-get"]
+    for fc, f, fa, added, summaries in _changed(ctx, counted):
+        for c in fa.calls_to(counted):
+            e = _gup_entry(c.name)
+            if e is None or e.pages is None:
+                continue  # not a count-returning call of the vocabulary
+            result = assigned_to(c.node)
+            if result is None or "[" in result:
+                continue
+            zero, other = _count_tests(fa, c, {result})  # a copy of it is "passed on"
+            if other or not zero:
+                continue
+            line = fa.line(zero[0])
+            if c.line not in added and line not in added:
+                continue
+            yield Hit(line=line, path=fc.path, function=f.name,
+                      args={"func": f.name, "var": result, "callee": c.name,
+                            "call_line": c.line},
+                      confidence=None if not fa.context_unseen(zero[0]) else Confidence.LOW)
