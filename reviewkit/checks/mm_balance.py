@@ -19,10 +19,17 @@ with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
   migration contract of check_and_migrate_movable_pages()).
 - mm/err-ptr-tested-for-null: the result of a call that returns ERR_PTR() on
   failure — kernel API listed as such, or a function whose definition is
-  visible and returns ERR_PTR() — tested only against NULL.
-- mm/slab-alloc-sized-by-page-count: kmalloc_array()/kcalloc()/kmalloc() sized
-  by a count that the same function passes to GUP, and that comes from its
-  caller unbounded.
+  visible and returns ERR_PTR() (or ERR_PTR() and NULL) — meeting a NULL test
+  before any IS_ERR() and tested for an error nowhere.
+- mm/err-ptr-reaches-use: the same value followed along the paths: put,
+  unlocked, dereferenced or stored in a page array where it is known to be an
+  ERR_PTR (the IS_ERR() branch, through a shared exit label), untested, or
+  NULL behind an IS_ERR()-only test of a function that fails both ways.
+- mm/slab-alloc-sized-by-page-count: kmalloc_array()/kcalloc()/kmalloc() (of a
+  product, struct_size(), array_size()) sized by a count that comes from the
+  caller unbounded, on a pin path: the function passes the count to GUP, or
+  it was handed a page or folio array with the count and allocates a parallel
+  array of page or folio pointers.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, inside
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.cfunc import Function
 from reviewkit.engine.context import FunctionChange, PatchContext
-from reviewkit.engine.registry import Confidence, Hit, check
+from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
 _MAX_STEPS = 4000
 
@@ -295,72 +302,461 @@ def resource_held_on_error_return(ctx: PatchContext):
                           confidence=conf)
 
 
-# -- mm/err-ptr-tested-for-null ------------------------------------------------------------
+# -- mm/err-ptr-tested-for-null, mm/err-ptr-reaches-use ----------------------------------
+#
+# A call whose failure is an ERR_PTR value: kernel API the vocabulary lists as such
+# (the page-cache lookups converted in 6.3 only where the file shows it is written
+# against the new contract), or a function whose definition the analysis sees.  Its
+# value is followed along the control-flow graph, with what the tests on the way
+# prove of it: a NULL-only test lets an ERR_PTR through; after the branch where
+# IS_ERR() held, the value *is* an ERR_PTR; a function that fails with NULL on some
+# paths and ERR_PTR on others leaves NULL behind an IS_ERR()-only test.
 
-def _returns_err_ptr(name: str, summaries: Summaries | None) -> bool:
-    v = vocab()
-    if name in v["err-ptr-return"]:
-        return True
+_ERR, _BOTH = "err", "both"  # fails with ERR_PTR() only; with ERR_PTR() or NULL
+_MAYBE, _BAD, _NULLABLE = "maybe", "bad", "nullable"  # what the value may be on a path
+
+
+def _returned_values(fa: FunctionAnalysis) -> list[Node]:
+    out: list[Node] = []
+    if fa.body is None:
+        return out
+    for n in walk(fa.body):
+        if n.type == "return_statement":
+            value = next((x for x in n.named_children if x.type != "comment"), None)
+            if value is not None:
+                out.append(strip(value))
+    return out
+
+
+def _makes_err(v: Node) -> bool:
+    return v.type == "call_expression" and call_name(v) in vocab()["err-ptr-make"]
+
+
+def _definition_contract(name: str, summaries: Summaries | None) -> str | None:
+    """How a function the analysis sees reports failure: _ERR when every definition
+    returns ERR_PTR() and never NULL (literally, or through a variable that may hold
+    it), _BOTH when one returns both ERR_PTR() and a literal NULL."""
     if summaries is None:
-        return False
+        return None
     defs = summaries.graph.definitions(name)
     if not defs:
-        return False
+        return None
+    kinds = set()
     for d in defs:
         fa = of(d)
         if fa is None or fa.body is None:
-            return False
-        makes = False
-        for n in walk(fa.body):
-            if n.type != "return_statement":
+            return None
+        values = _returned_values(fa)
+        err = any(_makes_err(v) for v in values)
+        if err and any(is_null(v) for v in values):
+            # which one a caller can see may hang on what it passes (a flag asking
+            # for a trylock that fails with ERR_PTR): both must be free of that
+            if all(_on_argument(fa, v) for v in values if _makes_err(v)) or all(
+                    _on_argument(fa, v) for v in values if is_null(v)):
+                return None
+            kinds.add(_BOTH)
+            continue
+        if not err or not fa.complete or any(
+                not _makes_err(v) and _may_be_null(fa, v) for v in values):
+            return None
+        kinds.add(_ERR)
+    return _BOTH if _BOTH in kinds else _ERR
+
+
+def _may_be_null(fa: FunctionAnalysis, value: Node) -> bool:
+    """A returned value not shown to be non-NULL: only the address of a member, a
+    call of API that never returns NULL, or a variable returned on the non-NULL
+    side of a test of it (``if (!folio) return ERR_PTR(-ENOMEM); return folio;``)
+    is taken for a pointer."""
+    v = strip(value)
+    if v.type == "pointer_expression" and text(v.child_by_field_name("operator")) == "&":
+        return False
+    if v.type == "call_expression":
+        return call_name(v) not in vocab()["err-ptr-return"]
+    p = path_of(v)
+    if p is None or any(is_null(strip(o)) for o in fa.origins(v)):
+        return True
+    return not any(lit.path == p and lit.polarity and lit.necessary
+                   for g in fa.guards(v) for lit in g.literals())
+
+
+def _on_argument(fa: FunctionAnalysis, value: Node) -> bool:
+    """The return of ``value`` is guarded by a test of a parameter's own value
+    (``flags == X``, ``!arg``), no call in it: what the caller passes decides it."""
+    params = {name for _, name in fa.params}
+    for g in fa.guards(value):
+        for lit in g.literals():
+            n = strip(lit.node)
+            if any(x.type == "call_expression" for x in walk(n)):
                 continue
-            value = next((x for x in n.named_children if x.type != "comment"), None)
-            if value is None:
+            if any(x.type == "identifier" and text(x) in params for x in walk(n)):
+                return True
+    return False
+
+
+def _first_test_is_err(fa: FunctionAnalysis, call, names: set[str]) -> bool:
+    """On some path from ``call``, the first test of its value is IS_ERR()-like."""
+    s0 = fa.cfg_node(call.node)
+    if s0 is None:
+        return False
+    todo, seen = list(s0.succ), set[int]()
+    while todo and len(seen) < _MAX_STEPS:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        s = fa.cfg[i]
+        if s is s0 or s.kind in ("exit", "end"):
+            continue
+        where = s.expr if s.kind == "cond" else s.node
+        if _err_tests_of(where, names):
+            return True
+        if _kills(where, names):
+            continue
+        if s.kind == "cond" and any(lit.path in names for lit in literals(s.expr)) \
+                if s.expr is not None else False:
+            continue  # tested for NULL first
+        todo.extend(s.succ)
+    return False
+
+
+def _era_evidence(img) -> bool:
+    """The file tests the result of a page-cache lookup that changed contract in 6.3
+    with IS_ERR() (or the like): it is written against the ERR_PTR contract."""
+    if img is None:
+        return False
+    v = vocab()
+    era, tests = v["err-ptr-return-from-6.3"], v["err-ptr-test"]
+    for f in img.functions:
+        if not (f.mentions(era) and f.mentions(tests)):
+            continue
+        fa = of(f)
+        if fa is None:
+            continue
+        for c in fa.calls_to(era):
+            r = assigned_to(c.node)
+            if r is not None and _first_test_is_err(fa, c, fa.aliases(r) | {r}):
+                return True
+    return False
+
+
+def _contract(name: str, summaries: Summaries | None, era: bool) -> str | None:
+    v = vocab()
+    if name in v["err-ptr-return"] or (era and name in v["err-ptr-return-from-6.3"]):
+        return _ERR
+    if name in v["err-or-null-return"]:
+        return _BOTH
+    if v.is_api(name):
+        return None
+    return _definition_contract(name, summaries)
+
+
+def _err_tests_of(node: Node | None, names: set[str]) -> list[Node]:
+    """The IS_ERR()-like calls on one of ``names`` under ``node``."""
+    if node is None:
+        return []
+    tests = vocab()["err-ptr-test"] - vocab()["err-ptr-make"] - {"PTR_ERR"}
+    return [n for n in walk(node) if call_name(n) in tests and any(
+        path_of(strip(a)) in names for a in call_args(n))]
+
+
+def _address_taken(n: Node) -> bool:
+    """``&x->member``: an address computed from ``x``, not a load through it
+    (``&folio->page`` is the idiom that casts an ERR_PTR folio to a page)."""
+    p = n.parent
+    while p is not None and p.type == "parenthesized_expression":
+        p = p.parent
+    return p is not None and p.type == "pointer_expression" and \
+        text(p.child_by_field_name("operator")) == "&"
+
+
+def _in_sizeof(n: Node) -> bool:
+    p = n.parent
+    while p is not None and p.type not in ("expression_statement", "compound_statement"):
+        if p.type == "sizeof_expression":
+            return True
+        p = p.parent
+    return False
+
+
+def _sink(node: Node | None, names: set[str]) -> tuple[Node, str] | None:
+    """Where ``node`` uses the value as a page or folio: a dereference, a kernel
+    API that dereferences, releases or locks it, a store into an array."""
+    if node is None:
+        return None
+    sinks = vocab()["err-ptr-sink"]
+    for n in walk(node):
+        t = n.type
+        if t == "field_expression" and text(n.child_by_field_name("operator")) == "->":
+            arg = n.child_by_field_name("argument")
+            if arg is not None and path_of(strip(arg)) in names and not _in_sizeof(n) \
+                    and not _address_taken(n):
+                return n, "dereferences it"
+        elif t == "pointer_expression" and text(n.child_by_field_name("operator")) == "*":
+            arg = n.child_by_field_name("argument")
+            if arg is not None and path_of(strip(arg)) in names and not _in_sizeof(n):
+                return n, "dereferences it"
+        elif t == "call_expression" and call_name(n) in sinks:
+            if any(path_of(strip(a)) in names for a in call_args(n)):
+                return n, f"passes it to {call_name(n)}()"
+        elif t == "assignment_expression" and text(n.child_by_field_name("operator")) == "=":
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is not None and right is not None and strip(left).type == \
+                    "subscript_expression" and path_of(strip(right)) in names:
+                return n, f"stores it in {text(strip(left).child_by_field_name('argument'))}[]"
+    return None
+
+
+def _kills(node: Node | None, names: set[str]) -> bool:
+    """The value's variable is given another value here (or its address away)."""
+    if node is None:
+        return False
+    for n in walk(node):
+        if n.type == "assignment_expression":
+            left = path_of(n.child_by_field_name("left"))
+            right = n.child_by_field_name("right")
+            if left in names and not (right is not None and path_of(strip(right)) in names):
+                return True
+        elif n.type == "pointer_expression" and text(n.child_by_field_name("operator")) == "&":
+            arg = n.child_by_field_name("argument")
+            if arg is not None and path_of(strip(arg)) in names:
+                return True
+    return False
+
+
+def _handed_off(node: Node | None, names: set[str]) -> bool:
+    """Given to a function that is not kernel API (it may test it), stored in a
+    structure, or returned: what becomes of it is decided elsewhere."""
+    if node is None:
+        return False
+    v = vocab()
+    for n in walk(node):
+        name = call_name(n)
+        if name is not None and not v.is_api(name) and any(
+                path_of(strip(a)) in names for a in call_args(n)):
+            return True
+        if n.type == "assignment_expression":
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is not None and right is not None and path_of(strip(right)) in names \
+                    and strip(left).type in ("field_expression", "pointer_expression"):
+                return True
+        if n.type == "return_statement" and any(
+                path_of(strip(c)) in names for c in n.named_children):
+            return True
+    return False
+
+
+def _branches(s: Stmt, names: set[str], state: str, contract: str
+              ) -> list[tuple[int, str]] | None:
+    """For a condition that tests the value, the successors to follow and the state
+    on each; None when the condition does not test it."""
+    if s.expr is None or s.node is None or s.node.type not in (
+            "if_statement", "while_statement", "for_statement", "do_statement"):
+        return None
+    lits = literals(s.expr)
+    errs = _err_tests_of(s.expr, names)
+    if errs:
+        mine = [lit for lit in lits if strip(lit.node).type == "call_expression"
+                and any(strip(lit.node) == e for e in errs)]
+        if len(mine) != 1 or len(s.succ) < 2:
+            return []  # tested in a way this does not follow
+        lit = mine[0]
+        name = call_name(strip(lit.node))
+        holds = 0 if lit.polarity else 1  # the successor on which the test is true
+        out: list[tuple[int, str]] = []
+        if lit.necessary or len(lits) == 1:
+            out.append((s.succ[holds], _BAD))
+        if len(lits) == 1 and name == "IS_ERR" and contract == _BOTH and state == _MAYBE:
+            out.append((s.succ[1 - holds], _NULLABLE))
+        return out
+    nulls = [lit for lit in lits if lit.path in names]
+    if not nulls:
+        return None
+    if len(nulls) != 1 or len(s.succ) < 2:
+        return []
+    lit = nulls[0]
+    nonnull = 0 if lit.polarity else 1
+    if state == _NULLABLE or not (lit.necessary or len(lits) == 1):
+        return []
+    return [(s.succ[nonnull], state)]
+
+
+def _err_events(fa: FunctionAnalysis, call, names: set[str], contract: str
+                ) -> Iterator[tuple[str, Stmt, Node, str, list[Stmt]]]:
+    """(kind, statement, node, what, path) along the paths from the call: kind
+    "nulltest" for a NULL test the value meets before any IS_ERR() test, "sink"
+    for a use as a page while it may be (or is) an ERR_PTR, or NULL."""
+    s0 = fa.cfg_node(call.node)
+    if s0 is None or s0.kind != "simple":
+        return
+    todo: list[tuple[Stmt, str, bool, list[Stmt]]] = [
+        (fa.cfg[i], _MAYBE, False, [s0]) for i in s0.succ]
+    seen: set[tuple[int, str, bool]] = set()
+    steps = 0
+    while todo and steps < _MAX_STEPS:
+        steps += 1
+        s, state, nulled, path = todo.pop()
+        if s is s0 or (s.id, state, nulled) in seen or s.kind in ("exit", "end", "unseen"):
+            continue
+        seen.add((s.id, state, nulled))
+        path = path + [s]
+        where = s.expr if s.kind == "cond" else s.node
+        if s.kind != "cond" and _err_tests_of(where, names):
+            continue  # tested into a variable: not followed
+        hit = _sink(where, names)
+        if hit is not None:
+            kind = "latesink" if state == _MAYBE and nulled else "sink"
+            yield kind, s, hit[0], f"{state}:{hit[1]}", path
+            continue
+        if _kills(where, names) or _handed_off(s.node if s.kind == "return" else where, names):
+            continue
+        if s.kind == "return":
+            continue
+        if s.kind == "cond":
+            br = _branches(s, names, state, contract)
+            if br is not None:
+                if state == _MAYBE and s.expr is not None and not _err_tests_of(
+                        s.expr, names):
+                    lit = next(lit for lit in literals(s.expr) if lit.path in names)
+                    if not nulled:
+                        yield "nulltest", s, lit.node, state, path
+                    br = [(nxt, st) for nxt, st in br]
+                    for nxt, st in br:
+                        todo.append((fa.cfg[nxt], st, True, path))
+                    continue
+                for nxt, st in br:
+                    todo.append((fa.cfg[nxt], st, nulled and st == _MAYBE, path))
                 continue
-            value = strip(value)
-            if is_null(value):
-                return False  # NULL is one of its failures: a NULL test is half right
-            if value.type == "call_expression" and call_name(value) in v["err-ptr-make"]:
-                makes = True
-        if not makes:
-            return False
-    return True
+        for nxt in s.succ:
+            todo.append((fa.cfg[nxt], state, nulled, path))
+
+
+def _err_sources(ctx: PatchContext):
+    """(file change, function, analysis, added lines, call, result, names, contract)
+    for every call whose failure is an ERR_PTR, in a changed function."""
+    v = vocab()
+    apis = v["err-ptr-return"] | v["err-ptr-return-from-6.3"] | v["err-or-null-return"]
+    eras: dict[str, bool] = {}
+
+    def returners(img, f: Function) -> frozenset[str] | None:
+        # a call of a listed API, or (diff-only) of a function this file's image
+        # defines (the function itself only if an indented line, not its signature,
+        # names it); across files (tree mode) any name may be one
+        if img is None or img.world is not None:
+            return None
+        own = any(t[:1] in " \t" and f.name in t for _, t in f.lines)
+        return apis | {g.name for g in img.functions if g.name != f.name or own}
+
+    for fc, f, fa, added, summaries in _changed(ctx, returners):
+        if fc.path not in eras:
+            img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
+            eras[fc.path] = _era_evidence(img)
+        for c in fa.calls:
+            contract = _contract(c.name, summaries, eras[fc.path])
+            if contract is None:
+                continue
+            result = assigned_to(c.node)
+            if result is None or "[" in result:
+                continue
+            # an array element holding it is one slot of many, not the variable
+            names = {p for p in fa.aliases(result) if "[" not in p} | {result}
+            yield fc, f, fa, added, c, result, names, contract
+
+
+def _reached_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[bool, bool]:
+    """Whether the value of ``call``, before its variable is given another, meets an
+    IS_ERR()-like test on some path, and a NULL test on some path."""
+    s0 = fa.cfg_node(call.node)
+    if s0 is None:
+        return False, False
+    err = null = False
+    todo, seen = list(s0.succ), set[int]()
+    while todo and len(seen) < _MAX_STEPS:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        s = fa.cfg[i]
+        if s is s0 or s.kind in ("exit", "end"):
+            continue
+        where = s.expr if s.kind == "cond" else s.node
+        if _err_tests_of(where, names):
+            err = True
+        if where is not None and any(is_null_test(n) for n in walk(where) if n.type in (
+                "identifier", "field_expression") and path_of(n) in names):
+            null = True
+        if _kills(where, names):
+            continue
+        todo.extend(s.succ)
+    return err, null
+
+
+def _tested_for_error(fa: FunctionAnalysis, call, names: set[str]) -> bool:
+    return _reached_tests(fa, call, names)[0]
+
+
+def _tested_for_null(fa: FunctionAnalysis, call, names: set[str]) -> bool:
+    return _reached_tests(fa, call, names)[1]
+
+
+def _seen_path(fa: FunctionAnalysis, path: list[Stmt], node: Node) -> bool:
+    return not fa.crosses_gap(path) and not fa.context_unseen(node)
 
 
 @check("mm/err-ptr-tested-for-null")
 def err_ptr_tested_for_null(ctx: PatchContext):
-    tests = vocab()["err-ptr-test"]
-
-    def returners(img, f: Function) -> frozenset[str] | None:
-        # a call of an ERR_PTR-returning API, or (diff-only) of a function this
-        # file's image defines (the function itself only if an indented line, not
-        # its signature, names it); across files (tree mode) any name may be one
-        if img is None or img.world is not None:
-            return None
-        own = any(t[:1] in " \t" and f.name in t for _, t in f.lines)
-        return vocab()["err-ptr-return"] | {g.name for g in img.functions
-                                            if g.name != f.name or own}
-
-    for fc, f, fa, added, summaries in _changed(ctx, returners):
-        for c in fa.calls:
-            if not _returns_err_ptr(c.name, summaries):
+    for fc, f, fa, added, c, result, names, contract in _err_sources(ctx):
+        if _tested_for_error(fa, c, names):
+            continue  # tested for an error somewhere: not this rule's business
+        events = list(_err_events(fa, c, names, contract))
+        if contract == _BOTH and not any(k == "latesink" for k, *_ in events):
+            continue  # NULL is an answer, not a failure: passing the rest on is fine
+        for kind, s, node, _, path in events:
+            if kind != "nulltest":
                 continue
-            result = assigned_to(c.node)
-            if result is None:
+            line = fa.line(node)
+            if c.line in added or line in added:
+                yield Hit(line=line, path=fc.path, function=f.name,
+                          args={"func": f.name, "var": result, "callee": c.name,
+                                "call_line": c.line,
+                                "how": "with ERR_PTR(), never NULL" if contract == _ERR
+                                else "with ERR_PTR() on some paths and NULL on others"},
+                          confidence=None if _seen_path(fa, path, node) else Confidence.LOW)
+            break
+
+
+@check("mm/err-ptr-reaches-use")
+def err_ptr_reaches_use(ctx: PatchContext):
+    for fc, f, fa, added, c, result, names, contract in _err_sources(ctx):
+        reported = False
+        for kind, s, node, what, path in _err_events(fa, c, names, contract):
+            if kind != "sink" or reported:
                 continue
-            names = fa.aliases(result) | {result}
-            uses = [u for n in names for u in fa.uses_of(n) if u.start_byte > c.node.end_byte]
-            if any(call_name(a) in tests for u in uses for a in _ancestors(u)):
-                continue  # tested for an error somewhere: not this rule's business
-            for u in sorted(uses, key=lambda x: x.start_byte):
-                if not is_null_test(u):
-                    continue
-                line = fa.line(u)
-                if c.line in added or line in added:
-                    yield Hit(line=line, path=fc.path, function=f.name,
-                              args={"func": f.name, "var": result, "callee": c.name,
-                                    "call_line": c.line})
-                break
+            state, use = what.split(":", 1)
+            line = fa.line(node)
+            touched = {st.line for st in path if st.node is not None}
+            if c.line not in added and not (touched & added):
+                continue
+            if state == _MAYBE and (_tested_for_error(fa, c, names)
+                                    or _tested_for_null(fa, c, names)):
+                continue  # tested on some other path: the untested one may be dead
+            if state == _NULLABLE and _tested_for_null(fa, c, names):
+                continue
+            if state == _BAD:
+                test = next((st for st in path if st.kind == "cond"
+                             and _err_tests_of(st.expr, names)), None)
+                why = (f"on the path where the test on line {test.line} found it to be an "
+                       "ERR_PTR" if test is not None else "where it is an ERR_PTR")
+            elif state == _NULLABLE:
+                why = "where it may be NULL: the function fails with NULL on some paths, " \
+                      "and IS_ERR() does not catch NULL"
+            else:
+                why = "before any IS_ERR() test: an ERR_PTR is used as a pointer"
+            reported = True
+            yield Hit(line=line, path=fc.path, function=f.name,
+                      args={"func": f.name, "var": result, "callee": c.name,
+                            "call_line": c.line, "use": use, "why": why},
+                      confidence=None if _seen_path(fa, path, node) else Confidence.LOW)
 
 
 def _ancestors(node: Node) -> Iterator[Node]:
@@ -372,8 +768,18 @@ def _ancestors(node: Node) -> Iterator[Node]:
 
 
 # -- mm/slab-alloc-sized-by-page-count -------------------------------------------------------
+#
+# A kmalloc-family array whose element count is a page count the caller chose: a
+# physically contiguous allocation limited to KMALLOC_MAX_SIZE (4 MiB with 4 KiB
+# pages and the default MAX_ORDER, half a million pointers: a 2 GiB pin) where the
+# request is sized by userspace.  It is a pin path when the function hands the count
+# to GUP, or when it was handed an array of pages or folios with the count (a
+# second array parallel to the caller's, which may have been kvmalloc'ed); an
+# array of page or folio pointers sized by a parameter alone is said at low
+# confidence.
 
 _COUNT_ARG = 0  # every slab-alloc API takes the count (or the size) first
+_NARROW = frozenset({"u8", "u16", "__u8", "__u16", "char", "short", "bool"})
 
 
 def _count_names(node: Node) -> set[str]:
@@ -382,15 +788,61 @@ def _count_names(node: Node) -> set[str]:
     skip: list[Node] = [n for n in walk(node) if n.type == "sizeof_expression"]
     for n in walk(node):
         if n.type in ("identifier", "field_expression") and not any(inside(n, s) for s in skip):
+            if n.parent is not None and n.parent.type == "call_expression" and \
+                    n.parent.child_by_field_name("function") == n:
+                continue  # the size helper called, not a variable
             p = path_of(n)
             if p is not None and not text(n).isupper():
                 out.add(p)
     return out
 
 
+def _array_size(c) -> tuple[Node, Node | None] | None:
+    """The element count of an array allocation and the element size expression:
+    kmalloc_array(n, size), kcalloc(n, size), kmalloc(n * size),
+    kmalloc(struct_size(p, member, n)), kmalloc(array_size(n, size)); None for
+    one object."""
+    if not c.args:
+        return None
+    if len(c.args) >= 3:
+        return c.args[0], c.args[1]
+    size = strip(c.args[0])
+    sb = vocab()["alloc-size"]
+    if size.type == "call_expression" and call_name(size) in sb:
+        a = call_args(size)
+        if call_name(size) == "struct_size" and len(a) == 3:
+            return a[2], None
+        if len(a) == 2:
+            return size, size
+        return None
+    if size.type == "binary_expression" and text(size.child_by_field_name("operator")) == "*":
+        return size, size
+    return None
+
+
+def _pointer_elements(fa: FunctionAnalysis, elem: Node | None) -> bool:
+    """The element size is that of a page or folio pointer: sizeof(struct page *),
+    sizeof(*pages) or sizeof(pages[0]) of a ``struct page **``."""
+    if elem is None:
+        return False
+    for n in walk(elem):
+        if n.type != "sizeof_expression":
+            continue
+        t = text(n).replace(" ", "")
+        if "structpage*" in t or "structfolio*" in t:
+            return True
+        for x in walk(n):
+            if x.type == "identifier":
+                ty = (fa.type_of(text(x)) or "").replace(" ", "")
+                if ty.count("*") == 2 and ("structpage" in ty or "structfolio" in ty):
+                    return True
+    return False
+
+
 def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
-    """A min()/clamp() in the size, or a guard that compares the count before the
-    allocation."""
+    """A min()/clamp() in the size or the count's definition, a guard that compares
+    the count (or what it is made of) before the allocation, or a type too narrow
+    to make the array large."""
     for g in fa.guards(at):
         cond = g.cond
         if cond is None:
@@ -400,6 +852,10 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
                     "<", "<=", ">", ">=") and _mentions(n, names):
                 return True
     for name in names:
+        ty = (fa.type_of(name.split("->")[0].split(".")[0]) or "").split()
+        if name in {p for _, p in fa.params} | {p for _, p in fa.locals} and ty and (
+                ty[-1] in _NARROW or (ty[-1] == "int" and "short" in ty)):
+            return True
         for d in fa.defs_before(name, at):
             if d.value is not None and any(
                     call_name(x) in vocab()["bound"]
@@ -408,41 +864,74 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
     return False
 
 
+def _from_caller(fa: FunctionAnalysis, size: Node, counts: set[str]) -> set[str]:
+    """The parameters the count is made of (through its definitions)."""
+    params = {name for _, name in fa.params}
+    out: set[str] = set()
+    for n in counts:
+        use = _first_use(fa, n, size) or size
+        for o in fa.origins(use):
+            for x in walk(o):
+                if x.type in ("identifier", "field_expression"):
+                    p = path_of(x)
+                    if p is not None and p.split("->")[0].split(".")[0] in params:
+                        out.add(p.split("->")[0].split(".")[0])
+    return out
+
+
+def _page_array_with(fa: FunctionAnalysis, params: set[str]) -> bool:
+    """The function was handed an array of pages or folios (``struct page **``)
+    along with the count."""
+    return bool(params) and any(
+        t.replace(" ", "").count("*") == 2 and ("structpage" in t.replace(" ", "") or
+                                                "structfolio" in t.replace(" ", ""))
+        for t, _ in fa.params)
+
+
 @check("mm/slab-alloc-sized-by-page-count")
 def slab_alloc_sized_by_page_count(ctx: PatchContext):
     v = vocab()
     gup = v["pin"] | v["gup-get"]
     allocs = v["slab-alloc"]
     for fc, f in ctx.with_post():
-        fa = of(f, mentions=gup)
+        fa = of(f, mentions=allocs)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
-        params = {name for _, name in fa.params}
-        gup_calls = fa.calls_to(gup)
-        if not gup_calls or not added:
+        if not added:
             continue
+        gup_calls = fa.calls_to(gup)
         for c in fa.calls_to(allocs):
-            if c.line not in added or not c.args:
+            if c.line not in added:
                 continue
+            shape = _array_size(c)
+            if shape is None:
+                continue
+            count, elem = shape
             size = c.args[_COUNT_ARG]
-            if len(c.args) < 3 and not any(
-                    n.type == "binary_expression" and text(n.child_by_field_name(
-                        "operator")) == "*" for n in walk(size)):
-                continue  # kmalloc(size, gfp) of one object, not an array
-            names = _count_names(size)
-            counts = {n for n in names if any(_mentions(a, fa.aliases(n) | {n})
-                                              for g in gup_calls for a in g.args)}
-            if not counts:
+            names = _count_names(count)
+            if not names:
                 continue
-            from_caller = any(
-                path_of(o) in params or (path_of(o) or "").split("->")[0] in params
-                for n in counts for o in fa.origins(_first_use(fa, n, size) or size))
-            if not from_caller or _bounded(fa, c.node, counts):
+            pinned = {n for n in names if any(_mentions(a, fa.aliases(n) | {n})
+                                              for g in gup_calls for a in g.args)}
+            counts = pinned or names
+            params = _from_caller(fa, size, counts)
+            if not params or _bounded(fa, c.node, counts | params):
+                continue
+            if pinned:
+                conf = None if fa.complete else Confidence.LOW
+            elif _page_array_with(fa, params) and _pointer_elements(fa, elem):
+                conf = Confidence.MEDIUM if fa.complete else Confidence.LOW
+            elif _pointer_elements(fa, elem):
+                conf = Confidence.LOW
+            else:
                 continue
             yield Hit(line=c.line, path=fc.path, function=f.name,
-                      args={"func": f.name, "alloc": c.name, "count": sorted(counts)[0]},
-                      confidence=None if fa.complete else Confidence.LOW)
+                      args={"func": f.name, "alloc": c.name, "count": sorted(counts)[0],
+                            "how": "the page count it also hands to GUP" if pinned else
+                            "a page count its caller passes in"},
+                      confidence=conf,
+                      severity=Severity.INFO if conf == Confidence.LOW else None)
 
 
 def _first_use(fa: FunctionAnalysis, name: str, within: Node) -> Node | None:
