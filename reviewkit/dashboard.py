@@ -388,11 +388,7 @@ class Messages:
     def pack(self, first: int, end: int) -> bytes:
         """Messages FIRST..END (of one mbox file, all by byte range) for the state: their
         index and columns as bytes (data, never code)."""
-        from reviewkit.parse.grouping import Index
-
-        part = Index()
-        for name in part.__dict__:
-            getattr(part, name).extend(getattr(self.index, name)[first:end])
+        part = self.index.part(first, end)
         cols = [self.line[first:end], self.start[first:end], self.end[first:end]]
         index = part.pack()
         return b"".join([len(index).to_bytes(8, "little"), index,
@@ -400,8 +396,7 @@ class Messages:
 
     def truncate(self, n: int) -> None:
         """Forget messages N.. (a damaged scan read in part)."""
-        for name in self.index.__dict__:
-            del getattr(self.index, name)[n:]
+        self.index.truncate(n)
         del self.digest[16 * n:]
         for c in (self.source, self.line, self.start, self.end):
             del c[n:]

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_left
 import re
 import sys
 from array import array
 from dataclasses import dataclass, field
 from email.utils import parseaddr, parsedate_tz, mktime_tz
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from reviewkit.model import Subject
 from reviewkit.parse.subject import parse_subject
@@ -219,19 +220,30 @@ def title_key(title: str) -> int:
                           "little", signed=True)
 
 
-class Index:
-    """Only what grouping reads of each message, one column per key: Message-IDs and
-    addresses as shared strings, titles as eight-byte keys, numbers in arrays.  An
-    archive's index is all held while it is grouped: a few hundred bytes a message,
-    against some kilobytes for its envelopes."""
+def id_key(msgid: str) -> int:
+    """A Message-ID in eight bytes (never 0), the same in every process: grouping
+    compares ids by these (two ids of one archive sharing a key is a chance of about
+    one in 10^10 for a million messages)."""
+    return int.from_bytes(hashlib.blake2b(msgid.encode(), digest_size=8).digest(),
+                          "little", signed=True) or 1
 
-    COLUMNS = ("mid", "irt", "refs", "author", "change")  # lists; the rest are arrays
+
+class Index:
+    """Only what grouping reads of each message, one column per key: Message-IDs as
+    eight-byte keys (and their text, packed, for naming a series), titles as
+    eight-byte keys, addresses as shared strings, numbers in arrays.  An archive's
+    index is all held while it is grouped: a couple of hundred bytes a message,
+    against some kilobytes for its envelopes, in a few large blocks rather than in
+    small objects."""
 
     def __init__(self) -> None:
-        self.mid: list[str | None] = []
-        self.irt: list[str | None] = []  # In-Reply-To, else the last reference
-        self.refs: list[tuple[str, ...]] = []
-        self.author: list[str] = []
+        self.mid = array("q")  # id_key, 0: none
+        self.mid_text = bytearray()  # every Message-ID, one after the other
+        self.mid_end = array("q")  # where each one ends in mid_text
+        self.irt = array("q")  # id_key of In-Reply-To, else of the last reference; 0: none
+        self.ref = array("q")  # id_key of every reference, message after message
+        self.ref_end = array("q")  # where each message's end in ref
+        self.author: list[str] = []  # shared strings
         self.change: list[str | None] = []
         self.title = array("q")  # title_key
         self.version = array("q")
@@ -243,11 +255,25 @@ class Index:
     def __len__(self) -> int:
         return len(self.kind)
 
+    def message_id(self, i: int) -> str | None:
+        if not self.mid[i]:
+            return None
+        start = self.mid_end[i - 1] if i else 0
+        return self.mid_text[start:self.mid_end[i]].decode("utf-8", "surrogateescape")
+
+    def refs(self, i: int):
+        return self.ref[self.ref_end[i - 1] if i else 0:self.ref_end[i]]
+
     def add(self, e: Envelope) -> None:
         s = e.subject
-        self.mid.append(e.message_id)
-        self.irt.append(e.in_reply_to)
-        self.refs.append(e.references or ())
+        mid = e.message_id
+        self.mid.append(id_key(mid) if mid else 0)
+        if mid:
+            self.mid_text += mid.encode("utf-8", "surrogateescape")
+        self.mid_end.append(len(self.mid_text))
+        self.irt.append(id_key(e.in_reply_to) if e.in_reply_to else 0)
+        self.ref.extend(id_key(r) for r in e.references)
+        self.ref_end.append(len(self.ref))
         self.author.append(e.author)
         self.change.append(e.change_id)
         self.title.append(title_key(s.title))
@@ -257,9 +283,39 @@ class Index:
         self.date.append(_NAN if e.date is None else e.date)
         self.kind.append(_KIND_CODE[e.kind])
 
+    _PLAIN = ("mid", "irt", "author", "change", "title", "version", "number", "total",
+              "date", "kind")  # one item a message
+
     def extend(self, other: "Index") -> None:
-        for name in self.__dict__:
+        text, refs = len(self.mid_text), len(self.ref)
+        for name in self._PLAIN:
             getattr(self, name).extend(getattr(other, name))
+        self.mid_text += other.mid_text
+        self.mid_end.extend(text + n for n in other.mid_end)
+        self.ref.extend(other.ref)
+        self.ref_end.extend(refs + n for n in other.ref_end)
+
+    def part(self, first: int, end: int) -> "Index":
+        """Messages FIRST..END as an index of their own."""
+        out = Index()
+        for name in self._PLAIN:
+            getattr(out, name).extend(getattr(self, name)[first:end])
+        text = self.mid_end[first - 1] if first else 0
+        refs = self.ref_end[first - 1] if first else 0
+        out.mid_text += self.mid_text[text:self.mid_end[end - 1] if end else 0]
+        out.mid_end.extend(n - text for n in self.mid_end[first:end])
+        out.ref.extend(self.ref[refs:self.ref_end[end - 1] if end else 0])
+        out.ref_end.extend(n - refs for n in self.ref_end[first:end])
+        return out
+
+    def truncate(self, n: int) -> None:
+        """Forget messages N.."""
+        text = self.mid_end[n - 1] if n else 0
+        refs = self.ref_end[n - 1] if n else 0
+        for name in self._PLAIN + ("mid_end", "ref_end"):
+            del getattr(self, name)[n:]
+        del self.mid_text[text:]
+        del self.ref[refs:]
 
     @classmethod
     def of(cls, envelopes: Iterable[Envelope]) -> "Index":
@@ -268,34 +324,37 @@ class Index:
             ix.add(e)
         return ix
 
+    _ARRAYS = ("mid", "mid_end", "irt", "ref_end", "title", "version", "number", "total",
+               "date")
+
     def pack(self) -> bytes:
         """The index as bytes (JSON and the arrays' bytes: data, never code)."""
-        head = json.dumps([getattr(self, c) for c in self.COLUMNS],
+        head = json.dumps([self.author, self.change, len(self.mid_text), len(self.ref)],
                           separators=(",", ":")).encode()
-        arrays = [self.title, self.version, self.number, self.total, self.date]
         return b"".join([len(head).to_bytes(8, "little"), head]
-                        + [a.tobytes() for a in arrays] + [bytes(self.kind)])
+                        + [getattr(self, a).tobytes() for a in self._ARRAYS]
+                        + [bytes(self.kind), bytes(self.mid_text), self.ref.tobytes()])
 
     @classmethod
     def unpack(cls, data: bytes) -> "Index":
         ix = cls()
         n = int.from_bytes(data[:8], "little")
-        mid, irt, refs, author, change = json.loads(data[8:8 + n])
-        intern = sys.intern  # the same ids recur in every reply's headers, as when scanned
-        ix.mid = [intern(m) if m else None for m in mid]
-        ix.irt = [intern(m) if m else None for m in irt]
-        ix.refs = [tuple(map(intern, r)) if r else () for r in refs]
-        ix.author = [intern(a) for a in author]
+        author, change, text, refs = json.loads(data[8:8 + n])
+        ix.author = [sys.intern(a) for a in author]  # shared, as when scanned
         ix.change = change
-        count = len(mid)
+        count = len(author)
         pos = 8 + n
-        for name in ("title", "version", "number", "total", "date"):
+        for name in cls._ARRAYS:
             a = getattr(ix, name)
-            size = a.itemsize * count
-            a.frombytes(data[pos:pos + size])
-            pos += size
+            a.frombytes(data[pos:pos + 8 * count])
+            pos += 8 * count
         ix.kind = bytearray(data[pos:pos + count])
-        if len(ix.kind) != count:
+        pos += count
+        ix.mid_text = bytearray(data[pos:pos + text])
+        pos += text
+        ix.ref.frombytes(data[pos:pos + 8 * refs])
+        pos += 8 * refs
+        if pos != len(data) or len(ix.kind) != count or len(ix.mid_text) != text:
             raise ValueError("truncated index")
         return ix
 
@@ -308,7 +367,7 @@ class Revision:
     version: int
     at: int  # the index of its head: the cover letter, else patch 1 (else the first patch)
     date: float  # the head's (0.0 when it has none)
-    members: list[int]  # message indices: cover and patches
+    members: Sequence[int]  # message indices: cover and patches
     head: Envelope | None = None  # the head's envelope, when grouped from envelopes
 
     @property
@@ -322,7 +381,7 @@ class Group:
 
     revisions: list[Revision]
     key: str = ""  # the series' identity: the Message-ID of its newest revision's head
-    members: list[int] = field(default_factory=list)  # message indices, input order
+    members: Sequence[int] = field(default_factory=lambda: array("q"))  # input order
 
     @property
     def newest(self) -> Revision:
@@ -331,7 +390,7 @@ class Group:
     def message_ids(self, envelopes) -> set[str]:
         """The Message-IDs of its messages (ENVELOPES: a list of them, or an Index)."""
         if isinstance(envelopes, Index):
-            return {envelopes.mid[i] for i in self.members if envelopes.mid[i]}
+            return {m for i in self.members if (m := envelopes.message_id(i))}
         return {envelopes[i].message_id for i in self.members if envelopes[i].message_id}
 
 
@@ -361,26 +420,55 @@ def group(envelopes: list[Envelope]) -> tuple[list[Group], list[int]]:
     return groups, orphans
 
 
+def _subject_key(title: int, version: int):
+    """(title, version) as one int (no tuple to hold) when the version allows."""
+    return title * 65536 + version if 0 <= version < 65536 else (title, version)
+
+
+class _Ids:
+    """The first message of each Message-ID key: two sorted arrays, looked up by
+    bisection (a dict of them would hold two int objects a message)."""
+
+    def __init__(self, mids: array):
+        order = sorted((i for i, m in enumerate(mids) if m), key=mids.__getitem__)
+        self.index = array("q", order)  # stable: the first of equal keys comes first
+        del order
+        self.keys = array("q", (mids[i] for i in self.index))
+
+    def _find(self, key: int) -> int:
+        p = bisect_left(self.keys, key)
+        return self.index[p] if p < len(self.keys) and self.keys[p] == key else -1
+
+    def __contains__(self, key) -> bool:
+        return bool(key) and self._find(key) >= 0
+
+    def __getitem__(self, key: int) -> int:
+        return self._find(key)
+
+    def get(self, key: int, default=None):
+        j = self._find(key) if key else -1
+        return default if j < 0 else j
+
+
 def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], list[int]]:
     """``group`` of an index; ORIGIN(i) names message i when it has no Message-ID."""
     mids, irts, refs, kinds = ix.mid, ix.irt, ix.refs, ix.kind
     versions = ix.version
-    by_id: dict[str, int] = {}
-    for i, m in enumerate(mids):
-        if m and m not in by_id:
-            by_id[m] = i
+    by_id = _Ids(mids)
     patchy = array("q", (i for i, k in enumerate(kinds) if k != _REPLY))
 
     def ancestors(i: int):
         """Messages this one answers, nearest first (In-Reply-To chain, then References)."""
         seen = {i}
         cur = irts[i]
-        while cur is not None and cur in by_id and by_id[cur] not in seen:
-            j = by_id[cur]
+        while cur:
+            j = by_id.get(cur)
+            if j is None or j in seen:
+                break
             seen.add(j)
             yield j
             cur = irts[j]
-        for ref in reversed(refs[i]):
+        for ref in reversed(refs(i)):
             j = by_id.get(ref)
             if j is not None and j not in seen:
                 seen.add(j)
@@ -388,33 +476,37 @@ def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], l
 
     # 1. revisions: patches under the cover letter (or patch 1) of their version
     uf = _Union(len(ix))
-    threaded: set[int] = set()
+    threaded = bytearray(len(ix))
     for i in patchy:
         v = versions[i]
         for j in ancestors(i):
             if kinds[j] != _REPLY and versions[j] == v:
                 uf.union(i, j)
-                threaded.add(i)
-                threaded.add(j)
+                threaded[i] = threaded[j] = 1
                 break
     loose: dict[tuple, int] = {}
     for i in patchy:
-        if i in threaded or ix.total[i] < 0:
+        if threaded[i] or ix.total[i] < 0:
             continue
         # unthreaded, or threaded under a cover letter the input does not hold
-        root = refs[i][0] if refs[i] else irts[i]
+        mine = refs(i)
+        root = mine[0] if mine else irts[i]
         k = (ix.author[i], versions[i], ix.total[i], root)
         if k in loose:
             uf.union(i, loose[k])
         else:
             loose[k] = i
     del threaded, loose
-    comps: dict[int, list[int]] = {}
+    comps: dict[int, array] = {}
     for i in patchy:
-        comps.setdefault(uf.find(i), []).append(i)
+        root = uf.find(i)
+        if root in comps:
+            comps[root].append(i)
+        else:
+            comps[root] = array("q", (i,))
     del uf
     revisions: list[Revision] = []
-    rev_of: dict[int, int] = {}
+    rev_of = array("q", b"\xff" * (8 * len(ix)))  # -1: in no revision
 
     def rank(i: int) -> tuple:
         n = ix.number[i]
@@ -446,10 +538,10 @@ def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], l
             su.union(r, by_title[tk])
         else:
             by_title[tk] = r
-        head_index = by_id.get(mids[rev.at] or "", -1)
+        head_index = by_id.get(mids[rev.at], -1)
         if head_index >= 0:
             for j in ancestors(head_index):
-                if j in rev_of and rev_of[j] != r:
+                if rev_of[j] >= 0 and rev_of[j] != r:
                     su.union(r, rev_of[j])
                     break
     del by_change, by_title
@@ -471,17 +563,17 @@ def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], l
         for r in revs:
             group_of_rev[r] = len(groups)
         head = kept[0].at
-        groups.append(Group(revisions=kept, key=mids[head] or origin(head)))
+        groups.append(Group(revisions=kept, key=ix.message_id(head) or origin(head)))
     del series
 
     # 3. replies: to the series of the message they answer, else by subject
     owner = array("q", b"\xff" * (8 * len(ix)))  # -1: none yet
-    by_subject: dict[tuple, int] = {}
+    by_subject: dict = {}
     for g_index, g in enumerate(groups):
         for rev in g.revisions:
             for i in rev.members:
                 owner[i] = group_of_rev[rev_of[i]]
-                by_subject.setdefault((ix.title[i], rev.version), g_index)
+                by_subject.setdefault(_subject_key(ix.title[i], rev.version), g_index)
     del rev_of, revisions, group_of_rev
     orphans: list[int] = []
     for i, k in enumerate(kinds):
@@ -489,7 +581,7 @@ def group_index(ix: Index, origin: Callable[[int], str]) -> tuple[list[Group], l
             continue
         found = next((owner[j] for j in ancestors(i) if owner[j] >= 0), None)
         if found is None:
-            found = by_subject.get((ix.title[i], versions[i]))
+            found = by_subject.get(_subject_key(ix.title[i], versions[i]))
         if found is None:
             orphans.append(i)
         else:
