@@ -87,13 +87,13 @@ def test_a_re_map_kept_in_pte_only_draws_the_finding_on_the_re_map(tmp_path, ren
 
 # -- mm/pte-set-by-store ----------------------------------------------------------------
 
-def test_a_store_into_an_apply_to_page_range_callback_draws_the_finding(tmp_path):
+def test_a_store_into_an_apply_to_page_range_callback_is_information(tmp_path):
     # vmap_pfn_apply() in 6.1: "mm: vmalloc must set pte via arch code" (v6.5,
     # Fixes: 3e9a9e256b1e "mm: add a vmap_pfn function") made it set_pte_at()
     src = _source("mm/vmalloc.c")
     got = review_file(tmp_path, "mm/vmalloc.c", src, STORE)
     assert got == [("vmap_pfn_apply", _line(src, "\t*pte = pte_mkspecial(",
-                                            "static int vmap_pfn_apply("), "warning")]
+                                            "static int vmap_pfn_apply("), "info")]
 
 
 def test_the_fixed_callback_is_quiet(tmp_path):
