@@ -25,6 +25,9 @@ with kernel API names taken from the vocabulary (rules/mm/_vocab.yaml):
   unlocked, dereferenced or stored in a page array where it is known to be an
   ERR_PTR (the IS_ERR() branch, through a shared exit label), untested, or
   NULL behind an IS_ERR()-only test of a function that fails both ways.
+- mm/gup-count-tested-for-zero: the count a GUP or pin call returns (or -errno)
+  tested only for zero on every path before it is compared, handed on or
+  given another value.
 - mm/slab-alloc-sized-by-page-count: kmalloc_array()/kcalloc()/kmalloc() (of a
   product, struct_size(), array_size()) sized by a count that comes from the
   caller unbounded, on a pin path: the function passes the count to GUP, or
@@ -1517,3 +1520,73 @@ def pins_kept_on_new_error_return(ctx: PatchContext):
                                 "drop_line": dropping[0].line},
                           confidence=None if fa.complete else Confidence.MEDIUM)
                 break
+
+
+# -- mm/gup-count-tested-for-zero ----------------------------------------------------------
+#
+# GUP and pin calls return how many pages they took, or a negative errno: a test of
+# the count for zero alone (``if (!ret)``, ``if (ret)``) takes -EFAULT for pages
+# taken, and what follows uses (or unpins) pages that were never filled in.
+
+def _count_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[list[Node], bool]:
+    """The zero tests of the count along the paths from ``call`` before it is
+    given another value, and whether it meets any other test or leaves the
+    function's hands (compared, returned, stored, passed on)."""
+    s0 = fa.cfg_node(call.node)
+    if s0 is None:
+        return [], True
+    zero: list[Node] = []
+    todo, seen = list(s0.succ), set[int]()
+    while todo and len(seen) < _MAX_STEPS:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        s = fa.cfg[i]
+        if s is s0 or s.kind in ("exit", "end", "unseen"):
+            continue
+        where = s.expr if s.kind == "cond" else s.node
+        if where is not None:
+            for n in walk(where):
+                if n.type not in ("identifier", "field_expression") or path_of(n) not in names:
+                    continue
+                if is_null_test(n):
+                    zero.append(n)
+                    continue
+                p = n.parent
+                if p is not None and (p.type in ("declaration", "init_declarator") or
+                                      p.type.endswith("declarator")):
+                    continue  # declared anew (a loop's next iteration)
+                if p is not None and p.type == "assignment_expression" and \
+                        p.child_by_field_name("left") == n:
+                    continue
+                return zero, True  # compared, returned, stored or passed on
+        if _kills(where, names) or (where is not None and where.type == "declaration" and any(
+                path_of(x) in names for x in walk(where) if x.type == "identifier")):
+            continue
+        todo.extend(s.succ)
+    return zero, False
+
+
+@check("mm/gup-count-tested-for-zero")
+def gup_count_tested_for_zero(ctx: PatchContext):
+    v = vocab()
+    counted = v["pin"] | v["gup-get"]
+    for fc, f, fa, added, summaries in _changed(ctx, counted):
+        for c in fa.calls_to(counted):
+            e = _gup_entry(c.name)
+            if e is None or e.pages is None:
+                continue  # not a count-returning call of the vocabulary
+            result = assigned_to(c.node)
+            if result is None or "[" in result:
+                continue
+            zero, other = _count_tests(fa, c, {result})  # a copy of it is "passed on"
+            if other or not zero:
+                continue
+            line = fa.line(zero[0])
+            if c.line not in added and line not in added:
+                continue
+            yield Hit(line=line, path=fc.path, function=f.name,
+                      args={"func": f.name, "var": result, "callee": c.name,
+                            "call_line": c.line},
+                      confidence=None if not fa.context_unseen(zero[0]) else Confidence.LOW)
