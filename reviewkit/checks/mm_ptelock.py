@@ -88,7 +88,10 @@ def _base(node: Node | None) -> str | None:
         return None
     n = strip(node)
     while n.type == "binary_expression" and text(n.child_by_field_name("operator")) in ("+", "-"):
-        n = strip(n.child_by_field_name("left"))
+        left = n.child_by_field_name("left")
+        if left is None:
+            return None
+        n = strip(left)
     return path_of(n)
 
 
@@ -251,14 +254,18 @@ def pte_set_by_store(ctx: PatchContext):
                 continue
             if text(n.child_by_field_name("operator")) != "=":
                 continue
-            left = strip(n.child_by_field_name("left"))
+            lhs = n.child_by_field_name("left")
+            if lhs is None:
+                continue
+            left = strip(lhs)
             if left.type != "pointer_expression" or text(
                     left.child_by_field_name("operator")) != "*":
                 continue
             right = n.child_by_field_name("right")
-            if right is None or is_null(right) or is_constant(right):
+            arg = left.child_by_field_name("argument")
+            if right is None or arg is None or is_null(right) or is_constant(right):
                 continue
-            ptr = strip(left.child_by_field_name("argument"))
+            ptr = strip(arg)
             kind = _page_table_pointer(fa, ptr, img, v)
             if not kind:
                 continue
