@@ -110,7 +110,9 @@ def test_names_do_not_matter(tmp_path):
 
 def test_the_shmem_mthp_fallback_fires_on_the_in_place_round_down():
     got = findings(CORPUS / "buggy/shmem-mthp-fallback-index.eml", FALLBACK)
-    assert got == [("mm/shmem.c", 1769, "warning", "medium")]
+    # the same in-place rounding in shmem_suitable_orders(), fixed separately
+    assert got == [("mm/shmem.c", 1690, "warning", "medium"),
+                   ("mm/shmem.c", 1769, "warning", "medium")]
 
 
 def test_the_fixed_fallback_is_quiet():
@@ -148,3 +150,34 @@ def test_an_input_reset_at_the_top_of_each_pass_is_quiet(tmp_path):
         "\tstruct folio *folio;\n", "\tstruct folio *folio;\n\tpgoff_t index;\n").replace(
         "\t\tindex = ALIGN_DOWN(index,", "\t\tindex = start;\n\t\tindex = ALIGN_DOWN(index,")
     assert findings(patch(tmp_path, body), FALLBACK) == []
+
+
+FIXTURES = REPO / "tests" / "fixtures" / "batch"
+
+
+def _reversed(text: str) -> str:
+    """The patch undone: its removed lines added, its hunk ranges swapped."""
+    import re
+
+    head, sep, diff = text.partition("\ndiff --git")
+    out = []
+    for ln in (sep + diff).split("\n"):
+        m = re.match(r"@@ -(\S+) \+(\S+) @@(.*)", ln)
+        if m:
+            out.append(f"@@ -{m[2]} +{m[1]} @@{m[3]}")
+        elif ln.startswith("+") and not ln.startswith("+++"):
+            out.append("-" + ln[1:])
+        elif ln.startswith("-") and not ln.startswith("---") and ln != "-- ":
+            out.append("+" + ln[1:])
+        else:
+            out.append(ln)
+    return head + "\n".join(out)
+
+
+def test_another_real_fix_of_the_same_mistake_is_quiet_and_its_bug_fires(tmp_path):
+    fix = FIXTURES / "shmem-suitable-orders-index-fix.eml"
+    assert findings(fix, FALLBACK) == []
+    undone = tmp_path / "undone.eml"
+    undone.write_text(_reversed(fix.read_text()))
+    # the index is also handed to xa_find() by address: that moves it further, never back
+    assert findings(undone, FALLBACK) == [("mm/shmem.c", 1700, "warning", "medium")]

@@ -264,16 +264,20 @@ def fallback_input_realigned(ctx: PatchContext):
                 if var in cond_paths or var in _loop_progress(loop):
                     continue  # the loop's progress variable, not a fallback input
                 # nothing else in the loop sets it (back): it carries from pass to pass
-                others = [d for d in fa.defs_of(var) if _inside(d.node, loop) and d.node != n]
-                if others:
+                # (a call given &var may move it further, never back to the input)
+                resets = [d for d in fa.defs_of(var) if _inside(d.node, loop) and d.node != n
+                          and d.kind in ("init", "assign") and d.value is not None
+                          and var not in _idents(d.value)]
+                if resets:
                     continue
                 # the size changes from pass to pass: made of something the loop updates
                 size = args[1]
                 if not _varies_in(fa, size, loop, var):
                     continue
-                # defined before the loop (a parameter or an earlier value)
-                if not any(d.node.start_byte < loop.start_byte for d in fa.defs_of(var)) \
-                        and fa.param_index(var) is None:
+                # the value comes from before the loop (a parameter, an earlier value,
+                # or a variable declared out of view), not from a block of the loop
+                if any(d.kind in ("decl", "init") and _inside(d.node, loop)
+                       for d in fa.defs_of(var)):
                     continue
                 yield Hit(line=fa.line(n), path=fc.path, function=f.name,
                           args={"func": f.name, "var": var, "stmt": text(n)},
