@@ -71,3 +71,13 @@ def golden(request):
             "pytest --update-golden and review the diff")
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _fresh_image_cache():
+    """Each test starts with no hunk images shared from an earlier one (so that what a
+    test sees parsed is what it asked for)."""
+    from reviewkit.engine import context
+
+    context._IMAGE_CACHE.clear()
+    yield

@@ -205,3 +205,23 @@ def test_json_report_carries_mode_and_function(cli):
         1, "mm/userfaultfd.c", 72, "mfill_atomic_install_pte")
     assert f["severity"] == "warning" and f["confidence"] == "medium"  # lowered: no tree
     assert any("_dst_pte = pte_mkdirty(_dst_pte);" in x for x in f["excerpt"])
+
+
+def test_identical_hunks_share_their_functions_and_findings(monkeypatch):
+    from reviewkit.engine import context
+
+    def findings():
+        return [(f.rule, f.patch, f.path, f.line, f.old_line, f.severity, f.message)
+                for f in review(EXAMPLE).findings]
+
+    monkeypatch.setattr(context, "IMAGE_CACHE_SIZE", 0)
+    fresh = findings()
+    monkeypatch.setattr(context, "IMAGE_CACHE_SIZE", 256)
+    context._IMAGE_CACHE.clear()
+    first, again = findings(), findings()  # the second run finds every image built
+    assert context._IMAGE_CACHE
+    assert fresh == first == again
+    monkeypatch.setattr(context, "IMAGE_CACHE_SIZE", 2)
+    context._IMAGE_CACHE.clear()
+    assert findings() == fresh
+    assert len(context._IMAGE_CACHE) <= 2  # bounded

@@ -10,6 +10,8 @@ partial (name from the signature or the hunk header, body from the hunk).
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
 from dataclasses import dataclass, field
@@ -21,6 +23,29 @@ from reviewkit.engine.cfunc import (Function, closed_in_view, continued_hunks,
 from reviewkit.model import FileDiff, Hunk, Line, Patch, Series
 
 C_SUFFIXES = (".c", ".h")
+
+# The functions of a hunk-built image, by what they are built from (path, side, every
+# line of every hunk with its numbers, the hunk headers): an unchanged patch reposted
+# in a later revision, or the same diff reviewed again in one process, is parsed and
+# modelled once.  The functions are immutable apart from what they cache about their
+# own text (their parse, their analysis), so sharing them gives the same findings.
+# Bounded: the least recently used images are dropped first.
+_IMAGE_CACHE: "OrderedDict[tuple, tuple[Function, ...]]" = OrderedDict()
+IMAGE_CACHE_SIZE = 0 if os.environ.get("REVIEWKIT_NO_CONTENT_CACHE") else 256
+
+
+def _cached_functions(key: tuple, build) -> list:
+    if IMAGE_CACHE_SIZE <= 0:
+        return build()
+    got = _IMAGE_CACHE.get(key)
+    if got is not None:
+        _IMAGE_CACHE.move_to_end(key)
+        return list(got)
+    got = tuple(build())
+    _IMAGE_CACHE[key] = got
+    while len(_IMAGE_CACHE) > IMAGE_CACHE_SIZE:
+        _IMAGE_CACHE.popitem(last=False)
+    return list(got)
 
 
 class FileImage:
@@ -87,7 +112,14 @@ class FileImage:
                     funcs.append(f)
             return funcs
 
-        return cls(path, known, False, build)
+        def cached() -> list[Function]:
+            if not path.endswith(C_SUFFIXES) or not known:
+                return []
+            key = (path, side, tuple((h.section, tuple((ln.kind, ln.old_no, ln.new_no, ln.text)
+                                                       for ln in h.lines)) for h in hunks))
+            return _cached_functions(key, build)
+
+        return cls(path, known, False, cached)
 
     def function_at(self, line: int) -> Function | None:
         """The function holding ``line``: a complete one if any, the innermost first."""
