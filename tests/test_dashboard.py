@@ -178,7 +178,9 @@ def _big_archive(tmp_path: Path, patches: int) -> Path:
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_is_consistent_and_the_next_finishes(tmp_path, how):
-    path = _big_archive(tmp_path, 160)
+    # large enough that the run is still going when the signal comes: identical
+    # hunks are reviewed once per worker, so an archive of copies goes fast
+    path = _big_archive(tmp_path, 800)
     out = tmp_path / "dash"
     env = {**os.environ, "NO_COLOR": "1",
            "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])}
