@@ -303,7 +303,7 @@ def _contradiction(fa: FunctionAnalysis, cond, V) -> bool:
     as all soft-dirty and the entry is not soft-dirty: a question with no use,
     since an entry's soft-dirty bit matters only where the VMA is tracked."""
     for pol in (True, False):
-        need = {}
+        need: dict[str, set[bool]] = {}
         for lit in literals(cond, polarity=pol):
             if not lit.necessary:
                 continue
