@@ -19,6 +19,30 @@ EDGE = FIXTURES / "edge"
 REPO = Path(__file__).resolve().parent.parent
 
 
+def commit_as_added(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    """A git repository under ``tmp_path`` whose HEAD commit adds ``files``
+    (path -> text or bytes) on top of an empty base commit: reviewing ``HEAD``
+    reviews every line of them as added code."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=A", "-c", "user.email=a@example.org", *args],
+                       cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "base")
+    for rel, content in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            (repo / rel).write_bytes(content)
+        else:
+            (repo / rel).write_text(content)
+    git("add", "-A")
+    git("commit", "-q", "-m", "mm: add\n\nSigned-off-by: A <a@example.org>")
+    return repo
+
+
 @pytest.fixture
 def seed() -> Path:
     return SEED

@@ -11,13 +11,13 @@ fix applied it is quiet again.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from reviewkit import api
 
+from conftest import commit_as_added
 from test_tree_mode import linux_tree
 
 RULES = ("mm/err-ptr-tested-for-null", "mm/err-ptr-reaches-use")
@@ -26,20 +26,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "errptr"
 
 def review_file(tmp_path: Path, name: str, text: str, rules=RULES):
     """``text`` committed as a new file mm/NAME and reviewed with ``rules``."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-
-    def git(*args):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q",
-        "--allow-empty", "-m", "base")
-    (repo / "mm").mkdir()
-    (repo / "mm" / name).write_text(text)
-    git("add", "-A")
-    git("-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m",
-        "mm: add\n\nSigned-off-by: A <a@example.org>")
+    repo = commit_as_added(tmp_path, {f"mm/{name}": text})
     rep = api.review("HEAD", api.Options(cwd=repo, select=rules))
     return [(f.rule, f.function, f.line, f.severity) for f in rep.findings]
 

@@ -16,13 +16,12 @@ sets of files, all unpacked by scripts/fetch-linux-source.sh:
 
 from __future__ import annotations
 
-import subprocess
 import zlib
 from pathlib import Path
 
 from reviewkit import api
 
-from conftest import REPO
+from conftest import REPO, commit_as_added
 from test_tree_mode import linux_tree
 
 PRECISION_FILES = REPO / "tests" / "precision-files.txt"
@@ -57,23 +56,9 @@ TUNED_FRESH = [p for p in FRESH if not held_aside(p)]
 
 def review_as_added(files: list[str], tmp_path: Path):
     src = linux_tree()
-    repo = tmp_path / "repo"
-    repo.mkdir()
-
-    def git(*args):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q",
-        "--allow-empty", "-m", "base")
     for rel in files:
-        p = src / rel
-        assert p.is_file(), f"re-run scripts/fetch-linux-source.sh: {rel} is missing"
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_bytes(p.read_bytes())
-    git("add", "-A")
-    git("-c", "user.name=A", "-c", "user.email=a@example.org", "commit", "-q", "-m",
-        "mm: add\n\nSigned-off-by: A <a@example.org>")
+        assert (src / rel).is_file(), f"re-run scripts/fetch-linux-source.sh: {rel} is missing"
+    repo = commit_as_added(tmp_path, {rel: (src / rel).read_bytes() for rel in files})
     rep = api.review("HEAD", api.Options(cwd=repo, select=("mm/*",)))
     added = sum(f.added_count for p in rep.series.patches for f in p.files)
     return rep, added

@@ -6,13 +6,13 @@ finding on the line that has it, whatever the locals are called."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from reviewkit import api
 
+from conftest import commit_as_added
 from test_tree_mode import linux_tree
 
 STALE = "mm/pte-unlock-stale-map"
@@ -21,19 +21,7 @@ STORE = "mm/pte-set-by-store"
 
 def review_file(tmp_path: Path, rel: str, text: str, rule: str):
     """``text`` committed as the new file REL and reviewed, ``rule`` only."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-
-    def git(*args):
-        subprocess.run(["git", "-c", "user.name=A", "-c", "user.email=a@example.org", *args],
-                       cwd=repo, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("commit", "-q", "--allow-empty", "-m", "base")
-    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-    (repo / rel).write_text(text)
-    git("add", "-A")
-    git("commit", "-q", "-m", "mm: add\n\nSigned-off-by: A <a@example.org>")
+    repo = commit_as_added(tmp_path, {rel: text})
     rep = api.review("HEAD", api.Options(cwd=repo, select=(rule,)))
     return [(f.function, f.line, f.severity) for f in rep.findings]
 
