@@ -1,0 +1,179 @@
+"""A VMA used after the lock that keeps it alive is dropped.
+
+A ``struct vm_area_struct`` lives as long as the mmap lock of its mm (or, from
+6.4, its own per-VMA read lock) is held: once mmap_read_unlock() returns, a
+concurrent munmap() or mremap() may split, merge or free it.  Reviewers catch
+the patch that looks a VMA up under the lock, drops the lock (to sleep, to do
+I/O, to call into a filesystem) and then reads ``vma->vm_flags`` or passes the
+VMA on: what madvise_remove() and msync() take a file reference for before they
+unlock ("the vma may be freed after that point"), and what Jann Horn caught in
+the per-VMA lock series ("you're accessing the vma after dropping your
+reference on it").
+
+Decided on the control-flow graph: from an unlock of the mmap lock of the mm a
+VMA belongs to (the mm it was looked up in, or its own ``vm_mm``) or of the
+VMA's own read lock, every statement reachable before the lock is taken again
+or the VMA variable is assigned again; the first of them that dereferences the
+VMA or hands it to a call is the use.
+"""
+
+from __future__ import annotations
+
+from tree_sitter import Node
+
+from reviewkit.analysis import of
+from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
+from reviewkit.analysis.syntax import address_of, inside, path_of, strip
+from reviewkit.analysis.vocab import vocab
+from reviewkit.engine.context import PatchContext
+from reviewkit.engine.registry import Confidence, Hit, check
+
+def _released_mm(call: CallSite, V) -> str | None:
+    """The mm whose mmap lock ``call`` drops (its path), or None."""
+    a = call.arg(0)
+    if a is None:
+        return None
+    if call.name in V["mmap-unlock"]:
+        return path_of(a)
+    # before 5.8: up_read(&mm->mmap_sem)
+    p = address_of(a)
+    if p and "->" in p:
+        base, _, fld = p.rpartition("->")
+        if fld in V["mm-lock-field"]:
+            return base
+    return None
+
+
+def _is_vma(fa: FunctionAnalysis, name: str) -> bool:
+    t = fa.type_of(name) or ""
+    return "vm_area_struct" in t and "*" in t and "**" not in t
+
+
+def _lookup_call(fa: FunctionAnalysis, value: Node | None, V) -> CallSite | None:
+    if value is None:
+        return None
+    v = strip(value)
+    for c in fa.calls_to(V["vma-lookup-mm"]):
+        if c.node == v:
+            return c
+    return None
+
+
+def _vmas(fa: FunctionAnalysis, V) -> list[str]:
+    """Locals and parameters holding a VMA: declared as one, or (in a function
+    the diff shows in part) assigned the result of a VMA lookup."""
+    out = [n for _, n in fa.params + fa.locals if _is_vma(fa, n)]
+    for path, defs in fa.defs.items():
+        if path not in out and path.isidentifier() and not fa.declared(path) and any(
+                _lookup_call(fa, d.value, V) for d in defs):
+            out.append(path)
+    return out
+
+
+def _mm_of(fa: FunctionAnalysis, vma: str, V) -> set[str]:
+    """Paths that hold the mm ``vma`` belongs to: ``vma->vm_mm``, a local
+    initialised from it, and the mm argument of the lookup that found it."""
+    out = {f"{vma}->vm_mm"}
+    for _, name in fa.locals + fa.params:
+        for d in fa.defs_of(name):
+            if d.value is not None and path_of(strip(d.value)) == f"{vma}->vm_mm":
+                out.add(name)
+    for d in fa.defs_of(vma):
+        c = _lookup_call(fa, d.value, V)
+        p = path_of(c.arg(0)) if c is not None and c.args else None
+        if p:
+            out.add(p)
+    return out
+
+
+def _uses(fa: FunctionAnalysis, vma: str) -> list[Node]:
+    """Where ``vma`` is dereferenced or handed to a call."""
+    out = []
+    for u in fa.uses_of(vma):
+        parent = u.parent
+        while parent is not None and parent.type == "parenthesized_expression":
+            parent = parent.parent
+        if parent is None:
+            continue
+        if parent.type == "field_expression" and parent.child_by_field_name("argument") in (
+                u, u.parent) and text_op(parent) == "->":
+            out.append(u)
+        elif parent.type == "argument_list":
+            out.append(u)
+    return out
+
+
+def text_op(field: Node) -> str:
+    op = field.child_by_field_name("operator")
+    return op.text.decode() if op is not None and op.text else ""
+
+
+@check("mm/vma-used-after-mmap-unlock")
+def vma_used_after_unlock(ctx: PatchContext):
+    V = vocab()
+    unlocks = V.union("mmap-unlock", "rwsem-release")
+    relocks = V.union("mmap-lock", "rwsem-acquire")
+    vma_unlocks = V["vma-read-unlock"]
+    for fc, f in ctx.with_post():
+        fa = of(f, mentions=unlocks | vma_unlocks)
+        if fa is None:
+            continue
+        changed = {ln.new_no for ln in fc.added}
+        vmas = _vmas(fa, V)
+        if not vmas:
+            continue
+        reported: set[int] = set()
+        relock = [r.node for r in fa.calls_to(relocks)]
+        # conditions deciding whether the lock is taken again (a "locked" flag
+        # the code keeps): a path through one holds the lock or not, the graph
+        # cannot tell which, so it is not followed past them
+        decisions = [g.cond for r in relock for g in fa.guards(r)
+                     if g.kind in ("if", "else", "exit", "ternary", "and", "or")]
+        for c in fa.calls_to(unlocks | vma_unlocks):
+            if c.name in vma_unlocks:
+                p = path_of(c.arg(0)) if c.args else None
+                targets = [p] if p in vmas else []
+                mm = None
+            else:
+                mm = _released_mm(c, V)
+                if mm is None:
+                    continue
+                targets = [v for v in vmas if mm in _mm_of(fa, v, V)]
+            for vma in targets:
+                assert vma is not None
+                redefs = [d.node for d in fa.defs_of(vma)
+                          if d.kind in ("init", "assign", "address", "update")]
+
+                def stops(s: Stmt, redefs=redefs) -> bool:
+                    where = s.expr
+                    if where is None:
+                        return False
+                    if s.kind == "cond" and any(inside(c, where) or inside(where, c) for c in decisions):
+                        return True
+                    return any(inside(d, where) for d in redefs + relock)
+
+                use = _first(fa, c.node, _uses(fa, vma), stops)
+                if use is None:
+                    continue
+                line = fa.line(use)
+                if line in reported or not (c.line in changed or line in changed):
+                    continue
+                reported.add(line)
+                what = (f"the read lock of {vma} itself" if mm is None
+                        else f"the mmap lock of {mm}")
+                yield Hit(line=line, path=fc.path, function=f.name,
+                          args={"func": f.name, "vma": vma, "unlock": c.name,
+                                "unlock_line": c.line, "lock": what},
+                          confidence=Confidence.LOW if fa.context_unseen(use) else None)
+
+
+def _first(fa: FunctionAnalysis, start: Node, uses: list[Node], stops) -> Node | None:
+    best: Node | None = None
+    for s in fa.reachable(start, until=stops):
+        where = s.expr
+        if where is None or stops(s):
+            continue
+        for u in uses:
+            if inside(u, where) and (best is None or u.start_byte < best.start_byte):
+                best = u
+    return best

@@ -1,0 +1,204 @@
+"""mm/vma-used-after-mmap-unlock: which line fires, which code stays silent.
+
+Real code from Linux 6.1 (madvise_remove(), which takes the file before it
+drops the mmap lock) is reviewed as added code: it stays silent; moved so that
+it reads the VMA after the unlock — the mistake the aufs mmap patch made there
+— it fires on that line, under any names for the locals.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from reviewkit import api
+
+from conftest import commit_as_added
+from test_tree_mode import linux_tree
+
+RULE = "mm/vma-used-after-mmap-unlock"
+
+
+def review(tmp_path: Path, text: str, rel: str = "mm/demo.c"):
+    repo = commit_as_added(tmp_path, {rel: text})
+    rep = api.review("HEAD", api.Options(cwd=repo, select=(RULE,)))
+    return [(f.function, f.line, f.severity, f.confidence) for f in rep.findings]
+
+
+def _line(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def _madvise_remove() -> str:
+    p = linux_tree() / "mm" / "madvise.c"
+    if not p.is_file():
+        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/madvise.c is missing")
+    src = p.read_text()
+    start = src.index("static long madvise_remove(")
+    end = src.index("\n}\n", start) + 3
+    return src[start:end]
+
+
+def test_real_madvise_remove_is_silent(tmp_path):
+    fn = _madvise_remove()
+    assert "mmap_read_unlock(mm);" in fn and "get_file(f);" in fn
+    assert review(tmp_path, fn) == []
+
+
+def _offset_after_unlock(fn: str) -> str:
+    """The offset computed from the VMA after the unlock, not before."""
+    m = re.search(r"\n\toffset = \(loff_t\)\(start - vma->vm_start\)\n[^\n]*\n", fn)
+    assert m
+    moved = fn[:m.start()] + "\n" + fn[m.end():]
+    return moved.replace("\terror = vfs_fallocate(", m.group(0).lstrip("\n") +
+                         "\terror = vfs_fallocate(", 1)
+
+
+def test_real_madvise_remove_reading_the_vma_after_the_unlock_fires(tmp_path):
+    text = _offset_after_unlock(_madvise_remove())
+    got = review(tmp_path, text)
+    assert got == [("madvise_remove", _line(text, "\toffset = (loff_t)(start - vma"),
+                    "warning", "high")]
+
+
+def test_renaming_the_locals_changes_nothing(tmp_path):
+    text = _offset_after_unlock(_madvise_remove())
+    renamed = re.sub(r"\bvma\b", "area", text)
+    renamed = re.sub(r"\bmm\b", "owner", renamed)
+    renamed = renamed.replace("madvise_remove", "punch_range")
+    got = review(tmp_path, renamed)
+    assert got == [("punch_range", _line(renamed, "\toffset = (loff_t)(start - area"),
+                    "warning", "high")]
+
+
+OLD_RWSEM = """\
+static int demo_sync(struct mm_struct *mm, unsigned long start)
+{
+	struct vm_area_struct *vma;
+	struct file *file;
+
+	down_read(&mm->mmap_sem);
+	vma = find_vma(mm, start);
+	file = vma->vm_file;
+	get_file(file);
+	up_read(&mm->mmap_sem);
+	vfs_fsync(file, 0);
+	if (vma->vm_flags & VM_SHARED)
+		start = vma->vm_end;
+	fput(file);
+	return 0;
+}
+"""
+
+
+def test_before_5_8_the_mmap_sem_rwsem_is_the_mmap_lock(tmp_path):
+    got = review(tmp_path, OLD_RWSEM)
+    assert got == [("demo_sync", _line(OLD_RWSEM, "if (vma->vm_flags"), "warning", "high")]
+
+
+def test_another_rwsem_is_not_the_mmap_lock(tmp_path):
+    text = OLD_RWSEM.replace("&mm->mmap_sem", "&mm->other_sem")
+    assert review(tmp_path, text) == []
+
+
+VMA_LOCK = """\
+static void demo_vma_unlock(struct vm_area_struct *vma)
+{
+	vma_end_read(vma);
+	wake_up(&vma->vm_mm->vma_writer_wait);
+}
+"""
+
+
+def test_vma_touched_after_its_own_read_lock_is_dropped(tmp_path):
+    got = review(tmp_path, VMA_LOCK)
+    assert got == [("demo_vma_unlock", 4, "warning", "high")]
+
+
+def test_mm_taken_before_the_vma_read_unlock_is_silent(tmp_path):
+    text = VMA_LOCK.replace("\tvma_end_read(vma);\n\twake_up(&vma->vm_mm->vma_writer_wait);",
+                            "\tstruct mm_struct *mm = vma->vm_mm;\n\n\tvma_end_read(vma);\n"
+                            "\twake_up(&mm->vma_writer_wait);")
+    assert review(tmp_path, text) == []
+
+
+RETRY = """\
+static int demo_fault_in(struct mm_struct *mm, unsigned long addr)
+{
+	struct vm_area_struct *vma;
+	int ret;
+
+retry:
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return -EFAULT;
+	}
+	ret = demo_handle(vma, addr);
+	if (ret == -EAGAIN) {
+		mmap_read_unlock(mm);
+		demo_wait(addr);
+		goto retry;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+"""
+
+
+def test_unlock_then_retry_with_a_new_lookup_is_silent(tmp_path):
+    assert review(tmp_path, RETRY) == []
+
+
+def test_unlock_then_use_on_the_retry_path_fires(tmp_path):
+    text = RETRY.replace("\t\tdemo_wait(addr);\n", "\t\tdemo_wait(vma->vm_start);\n")
+    got = review(tmp_path, text)
+    assert got == [("demo_fault_in", _line(text, "demo_wait(vma->vm_start)"), "warning", "high")]
+
+
+FLAGGED = """\
+static int demo_collapse(struct vm_area_struct *vma, unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	bool locked = true;
+	unsigned long addr;
+	int ret = 0;
+
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		if (!locked) {
+			mmap_read_lock(mm);
+			locked = true;
+			vma = vma_lookup(mm, addr);
+			if (!vma)
+				return -ENOMEM;
+		}
+		if (vma->vm_file) {
+			struct file *file = get_file(vma->vm_file);
+
+			mmap_read_unlock(mm);
+			locked = false;
+			ret = demo_scan_file(file, addr);
+			fput(file);
+		} else {
+			ret = demo_scan(vma, addr);
+		}
+	}
+	if (!locked)
+		mmap_read_lock(mm);
+	return ret;
+}
+"""
+
+
+def test_a_relock_under_a_locked_flag_ends_the_path(tmp_path):
+    # the loop comes round to vma->vm_file only through the test of the flag
+    assert review(tmp_path, FLAGGED) == []
+
+
+def test_a_use_before_the_flag_is_tested_still_fires(tmp_path):
+    text = FLAGGED.replace("\t\t\tfput(file);\n", "\t\t\tfput(file);\n\t\t\tdemo_account(vma);\n")
+    assert review(tmp_path, text) == [("demo_collapse", _line(text, "demo_account(vma)"),
+                                       "warning", "high")]
