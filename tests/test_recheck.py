@@ -1,0 +1,101 @@
+"""mm/pte-set-without-recheck: which line fires, which code stays silent.
+
+Linux 6.1's do_swap_page() is reviewed as added code: with its re-check
+under the page-table lock it is silent; with the "back out if somebody else
+already faulted in this pte" test taken out it fires on the set_pte_at() that
+would overwrite the racing fault's entry, under any names for the locals.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from reviewkit import api
+
+from conftest import commit_as_added
+from test_tree_mode import linux_tree
+
+RULE = "mm/pte-set-without-recheck"
+RECHECK = ("\tif (unlikely(!pte_same(*vmf->pte, vmf->orig_pte)))\n\t\tgoto out_nomap;\n\n"
+           "\tif (unlikely(!folio_test_uptodate(folio))) {")
+
+
+def review(tmp_path: Path, text: str):
+    repo = commit_as_added(tmp_path, {"mm/demo.c": text})
+    rep = api.review("HEAD", api.Options(cwd=repo, select=(RULE,)))
+    return [(f.function, f.line, f.severity) for f in rep.findings]
+
+
+def _line(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def _do_swap_page() -> str:
+    p = linux_tree() / "mm" / "memory.c"
+    if not p.is_file():
+        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/memory.c is missing")
+    src = p.read_text()
+    start = src.index("vm_fault_t do_swap_page(struct vm_fault *vmf)\n{")
+    return src[start:src.index("\n}\n", start) + 3]
+
+
+def test_real_do_swap_page_is_silent(tmp_path):
+    fn = _do_swap_page()
+    assert RECHECK in fn
+    assert review(tmp_path, fn) == []
+
+
+def test_without_the_recheck_the_install_fires(tmp_path):
+    fn = _do_swap_page().replace(RECHECK, "\tif (unlikely(!folio_test_uptodate(folio))) {")
+    got = review(tmp_path, fn)
+    assert got == [("do_swap_page", _line(fn, "\tset_pte_at(vma->vm_mm, vmf->address, vmf->pte"),
+                    "warning")]
+
+
+def test_renaming_the_locals_changes_nothing(tmp_path):
+    fn = _do_swap_page().replace(RECHECK, "\tif (unlikely(!folio_test_uptodate(folio))) {")
+    fn = re.sub(r"\bvmf\b", "fault", fn)
+    fn = re.sub(r"\bvma\b", "area", fn)
+    fn = fn.replace("do_swap_page", "swapin_fault")
+    got = review(tmp_path, fn)
+    assert got == [("swapin_fault", _line(fn, "\tset_pte_at(area->vm_mm, fault->address"),
+                    "warning")]
+
+
+RELOCK = """\
+static int demo_cold_range(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
+{
+	spinlock_t *ptl;
+	pte_t *pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	pte_t old = ptep_get(pte);
+
+	pte_unmap_unlock(pte, ptl);
+	demo_split(mm, addr);
+	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	set_pte_at(mm, addr, pte, pte_mkold(old));
+	pte_unmap_unlock(pte, ptl);
+	return 0;
+}
+"""
+
+
+def test_a_value_read_before_the_lock_was_dropped_is_a_snapshot(tmp_path):
+    got = review(tmp_path, RELOCK)
+    assert got == [("demo_cold_range", _line(RELOCK, "\tset_pte_at("), "warning")]
+
+
+def test_read_again_under_the_new_lock_is_silent(tmp_path):
+    text = RELOCK.replace("\tset_pte_at(mm, addr, pte, pte_mkold(old));\n",
+                          "\tif (pte_same(ptep_get(pte), old))\n"
+                          "\t\tset_pte_at(mm, addr, pte, pte_mkold(old));\n")
+    assert review(tmp_path, text) == []
+
+
+def test_spin_lock_of_the_lock_a_map_handed_back(tmp_path):
+    text = RELOCK.replace("\tpte = pte_offset_map_lock(mm, pmd, addr, &ptl);\n\tset_pte_at",
+                          "\tspin_lock(ptl);\n\tset_pte_at")
+    got = review(tmp_path, text)
+    assert got == [("demo_cold_range", _line(text, "\tset_pte_at("), "warning")]
