@@ -568,6 +568,37 @@ class FunctionAnalysis:
         """Whether a CFG path passes code the patch does not show."""
         return any(s.kind == "unseen" for s in path)
 
+    def flag_tests(self, nodes: Iterable[Node]) -> list[Node]:
+        """The conditions that decide whether each of ``nodes`` runs by testing
+        a kept state flag: a variable (or ``*param``) the function sets to a
+        constant (``locked = false;``, ``*locked = 0;``) or receives from its
+        caller.  Code that re-takes or releases a lock under such a flag holds
+        the lock on some paths through the test and not on others, which the
+        graph cannot tell apart."""
+        out: list[Node] = []
+        for n in nodes:
+            for g in self.guards(n):
+                if g.kind not in ("if", "else", "exit", "ternary", "and", "or"):
+                    continue
+                c = strip(g.cond)
+                while c.type == "unary_expression" and text(
+                        c.child_by_field_name("operator")) == "!":
+                    arg = c.child_by_field_name("argument")
+                    if arg is None:
+                        break
+                    c = strip(arg)
+                p = path_of(c)
+                if p is None:
+                    continue
+                base = p[1:] if p.startswith("*") else p
+                from_caller = base == p.lstrip("*") and any(
+                    d.kind == "param" for d in self.defs_of(base))
+                set_here = any(d.value is not None and is_constant(d.value)
+                               for d in self.defs_of(p))
+                if from_caller or set_here:
+                    out.append(g.cond)
+        return out
+
     def context_unseen(self, node: Node) -> bool:
         """Whether code the hunk does not show may enclose or guard ``node``: a block
         the reconstruction had to open, unseen code between two hunks before it, or
@@ -700,6 +731,15 @@ def _declared(decl: Node) -> list[tuple[str, str]]:
     return out
 
 
+def _macro_loop_head(node: Node) -> bool:
+    """``MACRO(args)`` with no ';' after it: the head of a loop macro."""
+    if node.type != "expression_statement" or node.named_child_count != 1:
+        return False
+    last = node.children[-1] if node.children else None
+    return (node.named_children[0].type == "call_expression" and last is not None
+            and last.type == ";" and last.is_missing)
+
+
 class _CFG:
     """Builds the control-flow graph of a function body, backwards."""
 
@@ -733,8 +773,24 @@ class _CFG:
         return self.stmts
 
     def seq(self, nodes: list[Node], nxt: int, brk: int, cont: int) -> int:
-        for n in reversed(nodes):
-            nxt = self.one(n, nxt, brk, cont)
+        units: list[tuple[Node, Node | None]] = []
+        i = 0
+        while i < len(nodes):
+            if i + 1 < len(nodes) and _macro_loop_head(nodes[i]):
+                units.append((nodes[i], nodes[i + 1]))
+                i += 2
+            else:
+                units.append((nodes[i], None))
+                i += 1
+        for n, body in reversed(units):
+            if body is None:
+                nxt = self.one(n, nxt, brk, cont)
+            else:
+                # list_for_each_entry(pos, head, member) stmt: a loop macro whose
+                # head the grammar reads as a statement missing its ';'
+                c = self.new(n, "cond", n)
+                c.succ = [self.one(body, c.id, nxt, c.id), nxt]
+                nxt = c.id
         return nxt
 
     def children(self, node: Node) -> list[Node]:
@@ -753,7 +809,18 @@ class _CFG:
         t = node.type
         if t == "compound_statement" or t in _PREPROC:
             return self.seq([c for c in self.children(node) if c.type in _STATEMENTS
-                             or c.type in _PREPROC], nxt, brk, cont)
+                             or c.type in _PREPROC or c.type == "function_definition"],
+                            nxt, brk, cont)
+        if t == "function_definition":
+            # C has no nested functions: this is a loop macro with a braced body
+            # (for_each_vma(vmi, vma) { ... }, list_for_each_entry(...) { ... })
+            # that the grammar reads as a definition.  Its arguments are the
+            # loop's condition; the body runs any number of times.
+            c = self.new(node, "cond", node.child_by_field_name("declarator"))
+            body = node.child_by_field_name("body")
+            b = self.one(body, c.id, nxt, c.id) if body is not None else c.id
+            c.succ = [b, nxt]
+            return c.id
         if t == "if_statement":
             cond = node.child_by_field_name("condition")
             then = node.child_by_field_name("consequence")
