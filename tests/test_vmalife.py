@@ -202,3 +202,33 @@ def test_a_use_before_the_flag_is_tested_still_fires(tmp_path):
     text = FLAGGED.replace("\t\t\tfput(file);\n", "\t\t\tfput(file);\n\t\t\tdemo_account(vma);\n")
     assert review(tmp_path, text) == [("demo_collapse", _line(text, "demo_account(vma)"),
                                        "warning", "high")]
+
+
+RMAP = """\
+static void demo_retract(struct address_space *mapping, pgoff_t pgoff)
+{
+	struct vm_area_struct *vma;
+
+	i_mmap_lock_write(mapping);
+	vma_interval_tree_foreach(vma, &mapping->i_mmap, pgoff, pgoff) {
+		struct mm_struct *mm = vma->vm_mm;
+
+		if (!mmap_write_trylock(mm))
+			continue;
+		demo_collapse(mm, vma);
+		mmap_write_unlock(mm);
+		demo_account(vma);
+	}
+	i_mmap_unlock_write(mapping);
+}
+"""
+
+
+def test_vmas_found_through_the_rmap_are_kept_alive_by_its_lock(tmp_path):
+    assert review(tmp_path, RMAP) == []
+    # without the i_mmap lock the same code has nothing keeping the VMA
+    bare = RMAP.replace("\ti_mmap_lock_write(mapping);\n", "").replace(
+        "\ti_mmap_unlock_write(mapping);\n", "")
+    (tmp_path / "bare").mkdir()
+    assert review(tmp_path / "bare", bare) == [("demo_retract", _line(bare, "demo_account(vma)"),
+                                               "warning", "high")]

@@ -118,6 +118,10 @@ def vma_used_after_unlock(ctx: PatchContext):
         fa = of(f, mentions=unlocks | vma_unlocks)
         if fa is None:
             continue
+        if fa.mentions(V["rmap-lock"]):
+            # VMAs found through a file's or an anon_vma's rmap are kept alive
+            # by that lock, whatever happens to the mmap lock of their mm
+            continue
         changed = {ln.new_no for ln in fc.added}
         vmas = _vmas(fa, V)
         if not vmas:
@@ -127,8 +131,7 @@ def vma_used_after_unlock(ctx: PatchContext):
         # conditions deciding whether the lock is taken again (a "locked" flag
         # the code keeps): a path through one holds the lock or not, the graph
         # cannot tell which, so it is not followed past them
-        decisions = [g.cond for r in relock for g in fa.guards(r)
-                     if g.kind in ("if", "else", "exit", "ternary", "and", "or")]
+        decisions = fa.flag_tests(relock)
         for c in fa.calls_to(unlocks | vma_unlocks):
             if c.name in vma_unlocks:
                 p = path_of(c.arg(0)) if c.args else None
@@ -168,12 +171,13 @@ def vma_used_after_unlock(ctx: PatchContext):
 
 
 def _first(fa: FunctionAnalysis, start: Node, uses: list[Node], stops) -> Node | None:
-    best: Node | None = None
+    """The use reached first: the earliest in the text after ``start``, or
+    (when every use reached is before it: a loop coming round) the earliest."""
+    found: list[Node] = []
     for s in fa.reachable(start, until=stops):
         where = s.expr
         if where is None or stops(s):
             continue
-        for u in uses:
-            if inside(u, where) and (best is None or u.start_byte < best.start_byte):
-                best = u
-    return best
+        found.extend(u for u in uses if inside(u, where))
+    after = [u for u in found if u.start_byte > start.end_byte]
+    return min(after or found, key=lambda u: u.start_byte, default=None)
