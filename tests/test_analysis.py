@@ -466,3 +466,39 @@ def test_the_call_graph_parses_only_the_definitions_it_is_asked_about():
     assert [parsed(f) for f in fs] == [True, False, False]
     assert Summaries(g, stop=frozenset()).reaches("a", frozenset({"c"}))
     assert all(parsed(f) for f in fs[:2])
+
+
+MACRO_LOOPS = """\
+int f(struct list_head *head, struct demo *d)
+{
+	struct demo *pos;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		list_for_each_entry(pos, head, node) {
+			if (pos->busy)
+				break;
+			touch(pos);
+		}
+		after_braced(i);
+		list_for_each_entry(pos, head, node)
+			if (pos->stop)
+				break;
+		after_bare(i);
+	}
+	return done(d);
+}
+"""
+
+
+def test_loop_macros_are_loops_and_break_leaves_only_them():
+    fa = fa_of(MACRO_LOOPS)
+    lines = {s.line for s in fa.cfg.values()}
+    assert {9, 10, 12, 14, 16} <= lines  # the braced body is in the graph
+    for brk_line, after in ((9, 12), (15, 16)):
+        brk = next(s for s in fa.cfg.values() if s.kind == "break" and s.line == brk_line)
+        assert [fa.cfg[i].line for i in brk.succ] == [after]
+    # the body may run again: from touch() the loop head comes round to it
+    touch = call(fa, "touch")
+    again = {s.line for s in fa.reachable(touch.node)}
+    assert {7, 8} <= again
