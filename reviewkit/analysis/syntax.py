@@ -228,7 +228,7 @@ def literals(cond: Node, polarity: bool = True, necessary: bool = True,
                     continue
         elif t == "call_expression" and call_name(node) in hints:
             args = call_args(node)
-            if len(args) == 1:
+            if args:  # likely(c), unlikely(c); WARN(c, fmt, ...) passes c's value on
                 stack.append((args[0], pol, nec))
                 continue
         out.append(Literal(node=node, polarity=pol, necessary=nec))

@@ -211,7 +211,8 @@ def _failure_branch(s: Stmt, result: str | None) -> int | None:
     if result is None or s.kind != "cond" or s.expr is None or s.node is None \
             or s.node.type != "if_statement":
         return None
-    lits = literals(s.expr)
+    # if (WARN_ON_ONCE(!page)) tests the result just as if (!page) does
+    lits = literals(s.expr, hints=vocab().union("hint", "warn-value"))
     mine = [lit for lit in lits if lit.path == result]
     if len(mine) != 1 or len(lits) != 1:
         return None
@@ -268,6 +269,7 @@ def resource_held_on_error_return(ctx: PatchContext):
     v = vocab()
     never = v["conditional-acquire"] | v["pin"] | v["gup-get"]
     acquires = frozenset(a for a in v.pairs if a not in never)
+    allocs = v["resource-alloc"]
     for fc, f, fa, added, summaries in _changed(ctx, acquires):
         reported: set[int] = set()
         for c in fa.calls_to(acquires):
@@ -280,6 +282,13 @@ def resource_held_on_error_return(ctx: PatchContext):
                 # dropped it; only returns that disagree with other paths are leaks
                 continue
             result = assigned_to(c.node)
+            if c.name in allocs:
+                if not (result and result.isidentifier() and fa.declared(result)
+                        and fa.param_index(result) is None):
+                    continue  # stored straight into a structure the caller sees: handed off
+                mine = fa.aliases(result) | {result}
+                if not any(path_of(a) in mine for r in fa.calls_to(releases) for a in r.args):
+                    continue  # never freed here under its own name: owned elsewhere
             # what names the resource: the result (a mapped pte, a kmap address) and
             # what is passed by address (&ptl), else the first argument (the lock, the folio)
             held = {p for p in (path_of(_address_target(a)) for a in c.args
