@@ -1,0 +1,245 @@
+"""mm/large-folio-assumed-pmd and mm/fault-result-type-mixed: which line fires,
+on real postings and on variants of them, and what stays silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reviewkit import api
+
+from conftest import REPO
+
+FIX = REPO / "tests" / "fixtures" / "foliosize"
+PMD = "mm/large-folio-assumed-pmd"
+FAULT = "mm/fault-result-type-mixed"
+
+
+def findings(path: Path, rule: str):
+    rep = api.review(str(path), api.Options(select=(rule,)))
+    return [(f.path, f.line, str(f.severity), str(f.confidence))
+            for f in rep.findings if f.rule == rule]
+
+
+def patch(tmp_path: Path, body: str, name: str = "demo.c",
+          date: str = "Mon, 1 Jul 2024 00:00:00 +0000", context: str = "",
+          section: str = "") -> Path:
+    """A one-hunk patch adding ``body`` (after unchanged ``context`` lines)."""
+    ctx_lines = context.strip("\n").split("\n") if context else []
+    lines = body.strip("\n").split("\n")
+    diff = "\n".join([" " + ln for ln in ctx_lines] + ["+" + ln for ln in lines])
+    text = (
+        "From: A <a@example.org>\n"
+        "Subject: [PATCH] mm: demo\n"
+        f"Date: {date}\n"
+        "Message-ID: <demo@example.org>\n\n"
+        "demo\n\nSigned-off-by: A <a@example.org>\n---\n"
+        f"diff --git a/mm/{name} b/mm/{name}\n"
+        f"--- a/mm/{name}\n+++ b/mm/{name}\n"
+        f"@@ -10,{len(ctx_lines)} +10,{len(ctx_lines) + len(lines)} @@{section}\n{diff}\n"
+    )
+    p = tmp_path / "demo.eml"
+    p.write_text(text)
+    return p
+
+
+def line_of(body: str, needle: str, first: int = 10) -> int:
+    return first + next(i for i, ln in enumerate(body.strip("\n").split("\n")) if needle in ln)
+
+
+# -- mm/large-folio-assumed-pmd: real postings --------------------------------------------
+
+def test_the_swpout_event_counted_for_any_large_folio_fires():
+    # [PATCH 5/6] mm/page_io: convert count_swpout_vm_event() to take in a folio
+    # (July 2023): PageTransHuge() became folio_test_large() over THP_SWPOUT;
+    # Matthew Wilcox asked for folio_test_pmd_mappable()
+    got = findings(FIX / "page-io-swpout-event-large.eml", PMD)
+    assert got == [("mm/page_io.c", 215, "warning", "medium")]
+
+
+def test_the_nr_file_thps_fix_is_quiet():
+    assert findings(FIX / "split-nr-file-thps-pmd-mappable-fix.eml", PMD) == []
+
+
+# -- variants -------------------------------------------------------------------------------
+
+COUNT = """
+static unsigned long demo_count(struct list_head *list)
+{
+	struct folio *folio;
+	unsigned long nr = 0;
+
+	list_for_each_entry(folio, list, lru) {
+		if (folio_test_large(folio))
+			nr += HPAGE_PMD_NR;
+		else
+			nr++;
+	}
+	return nr;
+}
+"""
+
+
+def test_a_counter_of_pmd_pages_for_a_large_folio_fires(tmp_path):
+    assert findings(patch(tmp_path, COUNT), PMD) == [
+        ("mm/demo.c", line_of(COUNT, "nr += HPAGE_PMD_NR"), "warning", "medium")]
+
+
+def test_names_do_not_matter(tmp_path):
+    body = (COUNT.replace("folio,", "f,").replace("(folio)", "(f)")
+            .replace("nr", "total").replace("demo_count", "tally_things"))
+    assert "folio_test_large(f)" in body
+    assert findings(patch(tmp_path, body), PMD) == [
+        ("mm/demo.c", line_of(body, "+= HPAGE_PMD_NR"), "warning", "medium")]
+
+
+LOOP = """
+static void demo_clear(struct folio *folio, unsigned long addr)
+{
+	int i;
+
+	if (folio_order(folio) > 0) {
+		unsigned long haddr = ALIGN_DOWN(addr, HPAGE_PMD_SIZE);
+
+		for (i = 0; i < HPAGE_PMD_NR; i++)
+			demo_clear_one(folio_page(folio, i), haddr + i * PAGE_SIZE);
+		return;
+	}
+	demo_clear_one(&folio->page, addr);
+}
+"""
+
+
+def test_an_order_test_with_an_alignment_and_a_loop_bound_fires(tmp_path):
+    got = findings(patch(tmp_path, LOOP), PMD)
+    assert got == [("mm/demo.c", line_of(LOOP, "ALIGN_DOWN"), "warning", "medium"),
+                   ("mm/demo.c", line_of(LOOP, "i < HPAGE_PMD_NR"), "warning", "medium")]
+
+
+def test_a_local_and_an_early_return_carry_the_largeness_test(tmp_path):
+    body = """
+static int demo_pages(struct folio *folio)
+{
+	long nr = folio_nr_pages(folio);
+
+	if (nr == 1)
+		return 1;
+	return HPAGE_PMD_NR;
+}
+"""
+    assert findings(patch(tmp_path, body), PMD) == [
+        ("mm/demo.c", line_of(body, "return HPAGE_PMD_NR"), "warning", "medium")]
+
+
+@pytest.mark.parametrize("fix", [
+    ("if (folio_test_large(folio))", "if (folio_test_pmd_mappable(folio))"),
+    ("nr += HPAGE_PMD_NR;", "nr += folio_nr_pages(folio);"),
+    ("if (folio_test_large(folio))",
+     "if (folio_test_large(folio) && folio_order(folio) == HPAGE_PMD_ORDER)"),
+    ("nr += HPAGE_PMD_NR;", "nr += min(folio_nr_pages(folio), HPAGE_PMD_NR);"),
+    ("if (folio_test_large(folio))", "if (folio_test_hugetlb(folio))"),
+])
+def test_a_pmd_test_or_the_folio_size_is_quiet(tmp_path, fix):
+    body = COUNT.replace(*fix)
+    assert body != COUNT
+    assert findings(patch(tmp_path, body), PMD) == []
+
+
+def test_a_comparison_with_the_pmd_size_is_the_pmd_test(tmp_path):
+    body = """
+static bool demo_is_thp(struct folio *folio)
+{
+	if (!folio_test_large(folio))
+		return false;
+	return folio_nr_pages(folio) == HPAGE_PMD_NR;
+}
+"""
+    assert findings(patch(tmp_path, body), PMD) == []
+
+
+def test_pmd_level_code_is_quiet(tmp_path):
+    body = """
+static void demo_zap_pmd(struct mm_struct *mm, pmd_t *pmd, struct folio *folio)
+{
+	if (pmd_trans_huge(*pmd) && folio_test_large(folio))
+		add_mm_counter(mm, MM_ANONPAGES, -HPAGE_PMD_NR);
+}
+"""
+    assert findings(patch(tmp_path, body), PMD) == []
+    installs = """
+static void demo_map_pmd(struct mm_struct *mm, pmd_t *pmd, unsigned long addr,
+			 struct folio *folio, pmd_t entry)
+{
+	if (folio_test_large(folio))
+		add_mm_counter(mm, MM_FILEPAGES, HPAGE_PMD_NR);
+	set_pmd_at(mm, addr, pmd, entry);
+}
+"""
+    assert findings(patch(tmp_path, installs), PMD) == []
+
+
+def test_a_use_the_patch_does_not_change_stays_quiet(tmp_path):
+    # the guard and the use are context: only added code triggers
+    ctx = COUNT.strip("\n").split("\n")
+    p = patch(tmp_path, "\t/* demo */", context="\n".join(ctx[:9]))
+    assert findings(p, PMD) == []
+
+
+def test_a_function_shown_in_part_is_low_confidence(tmp_path):
+    body = """
+	if (folio_test_large(folio))
+		nr += HPAGE_PMD_NR;
+"""
+    p = patch(tmp_path, body, context="static void demo(struct folio *folio)\n{\n\tif (x) {")
+    assert findings(p, PMD) == [("mm/demo.c", 14, "warning", "low")]
+    # inside a block whose test the hunk does not show: info
+    p = patch(tmp_path, "\t" + body.strip("\n").replace("\n", "\n\t"),
+              context="\t\tfoo();", section=" static void demo(struct folio *folio)")
+    assert findings(p, PMD) == [("mm/demo.c", 12, "info", "low")]
+
+
+# -- release awareness ---------------------------------------------------------------------
+
+def test_before_large_page_cache_folios_every_large_folio_was_pmd_sized(tmp_path):
+    p = patch(tmp_path, COUNT, date="Mon, 1 Nov 2021 00:00:00 +0000")
+    assert findings(p, PMD) == []
+
+
+ANON = """
+static void demo_swap_fallback(struct folio *folio)
+{
+	if (!folio_test_anon(folio))
+		return;
+	if (folio_test_large(folio))
+		count_vm_event(THP_SWPOUT_FALLBACK);
+}
+"""
+
+
+MTHP_ERA = """
+static void demo_unmap(struct folio *folio, struct page *page, int nr,
+		       struct vm_area_struct *vma)
+{
+	folio_remove_rmap_ptes(folio, page, nr, vma);
+}
+"""
+
+
+def test_an_anonymous_folio_was_pmd_sized_until_mthp(tmp_path):
+    early = patch(tmp_path, ANON + MTHP_ERA, date="Thu, 1 Jun 2023 00:00:00 +0000")
+    assert findings(early, PMD) == []
+    late = patch(tmp_path, ANON + MTHP_ERA, date="Mon, 1 Jul 2024 00:00:00 +0000")
+    assert findings(late, PMD) == [
+        ("mm/demo.c", line_of(ANON, "THP_SWPOUT_FALLBACK"), "warning", "medium")]
+    # a file that shows no API of 6.8 or later may be written for an older kernel
+    # (a backport): its anonymous large folios are PMD-sized
+    older = patch(tmp_path, ANON, date="Mon, 1 Jul 2024 00:00:00 +0000")
+    assert findings(older, PMD) == []
+
+
+def test_a_file_folio_was_not_pmd_sized_in_2023(tmp_path):
+    body = ANON.replace("!folio_test_anon(folio)", "folio_test_anon(folio)")
+    p = patch(tmp_path, body, date="Thu, 1 Jun 2023 00:00:00 +0000")
+    assert findings(p, PMD) == [
+        ("mm/demo.c", line_of(body, "THP_SWPOUT_FALLBACK"), "warning", "medium")]
