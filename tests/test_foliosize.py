@@ -243,3 +243,179 @@ def test_a_file_folio_was_not_pmd_sized_in_2023(tmp_path):
     p = patch(tmp_path, body, date="Thu, 1 Jun 2023 00:00:00 +0000")
     assert findings(p, PMD) == [
         ("mm/demo.c", line_of(body, "THP_SWPOUT_FALLBACK"), "warning", "medium")]
+
+
+# -- mm/fault-result-type-mixed: real postings -------------------------------------------
+
+def test_the_uio_fault_handler_returning_an_errno_fires():
+    # [PATCH] uio: Replace mutex info_lock with percpu_ref to improve performance
+    # (February 2022): uio_vma_fault() gained `return -EINVAL;`; the kernel test
+    # robot's sparse report flagged drivers/uio/uio.c:699
+    got = findings(FIX / "uio-vma-fault-errno.eml", FAULT)
+    # the function is shown in part (hunks), so medium; its signature is in view
+    assert got == [("drivers/uio/uio.c", 699, "warning", "medium")]
+
+
+def test_the_uio_v2_returning_sigbus_is_quiet():
+    assert findings(FIX / "uio-vma-fault-sigbus-v2.eml", FAULT) == []
+
+
+# -- variants -------------------------------------------------------------------------------
+
+HANDLER = """
+static vm_fault_t demo_fault(struct vm_fault *vmf)
+{
+	struct page *page;
+	int err;
+
+	err = demo_get_page(vmf, &page);
+	if (err)
+		return -ENOMEM;
+	vmf->page = page;
+	return VM_FAULT_LOCKED;
+}
+"""
+
+
+def test_a_vm_fault_t_handler_returning_an_errno_fires(tmp_path):
+    assert findings(patch(tmp_path, HANDLER, name="demo.c"), FAULT) == [
+        ("mm/demo.c", line_of(HANDLER, "return -ENOMEM"), "warning", "high")]
+
+
+def test_names_do_not_matter_for_fault_results(tmp_path):
+    body = (HANDLER.replace("demo_fault", "xyz_handler").replace("err", "status")
+            .replace("demo_get_page", "grab_it").replace("page", "pg"))
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, "return -ENOMEM"), "warning", "high")]
+
+
+@pytest.mark.parametrize("fix", ["return vmf_error(err);", "return VM_FAULT_OOM;"])
+def test_a_converted_errno_is_quiet(tmp_path, fix):
+    body = HANDLER.replace("return -ENOMEM;", fix)
+    assert findings(patch(tmp_path, body), FAULT) == []
+
+
+def test_an_errno_in_a_variable_reaches_the_return(tmp_path):
+    body = """
+static vm_fault_t demo_fault(struct vm_fault *vmf)
+{
+	vm_fault_t ret = VM_FAULT_NOPAGE;
+
+	if (!demo_ready(vmf))
+		ret = PTR_ERR(demo_page(vmf));
+	return ret;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, "ret = PTR_ERR"), "warning", "high")]
+
+
+def test_an_errno_overwritten_before_the_return_is_quiet(tmp_path):
+    body = """
+static vm_fault_t demo_fault(struct vm_fault *vmf)
+{
+	int ret;
+
+	ret = demo_copy(vmf);
+	if (ret == -EAGAIN)
+		ret = -EINTR;
+	if (ret)
+		ret = VM_FAULT_SIGBUS;
+	else
+		ret = VM_FAULT_NOPAGE;
+	return ret;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == []
+
+
+def test_an_int_helper_returning_a_fault_code_fires(tmp_path):
+    body = """
+static int demo_map(struct vm_fault *vmf)
+{
+	if (!vmf->page)
+		return VM_FAULT_SIGBUS;
+	return 0;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, "VM_FAULT_SIGBUS"), "warning", "high")]
+    # before vm_fault_t (and its conversions, 5.1) fault handlers were int
+    old = patch(tmp_path, body, date="Mon, 2 Jul 2018 00:00:00 +0000")
+    assert findings(old, FAULT) == []
+
+
+@pytest.mark.parametrize("test", ["ret < 0", "IS_ERR_VALUE(ret)", "ret == -EFAULT"])
+def test_a_fault_result_tested_as_an_errno_fires(tmp_path, test):
+    body = f"""
+static int demo_fixup(struct vm_area_struct *vma, unsigned long addr)
+{{
+	int ret = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE, NULL);
+
+	if ({test})
+		return -EFAULT;
+	return 0;
+}}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, f"if ({test})"), "warning", "high")]
+
+
+def test_a_result_of_a_function_the_patch_declares_vm_fault_t(tmp_path):
+    body = """
+static vm_fault_t demo_insert(struct vm_fault *vmf)
+{
+	return vmf_insert_pfn(vmf->vma, vmf->address, 0);
+}
+
+static int demo_prefault(struct vm_fault *vmf)
+{
+	if (demo_insert(vmf) < 0)
+		return -EFAULT;
+	return 0;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, "demo_insert(vmf) < 0"), "warning", "high")]
+
+
+def test_a_reused_variable_holding_an_errno_at_the_test_is_quiet(tmp_path):
+    body = """
+static int demo_fixup(struct vm_area_struct *vma, unsigned long addr)
+{
+	int ret = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE, NULL);
+
+	if (ret & VM_FAULT_ERROR)
+		return -EFAULT;
+	ret = demo_after(vma);
+	if (ret < 0)
+		return ret;
+	return 0;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == []
+
+
+def test_an_unchanged_errno_return_stays_quiet(tmp_path):
+    ctx = HANDLER.strip("\n").split("\n")
+    p = patch(tmp_path, "\t/* demo */", context="\n".join(ctx[:9]))
+    assert findings(p, FAULT) == []
+
+
+def test_a_return_type_changed_to_vm_fault_t_makes_the_old_errno_return_wrong(tmp_path):
+    text = (
+        "From: A <a@example.org>\nSubject: [PATCH] mm: demo\n"
+        "Date: Mon, 1 Jul 2024 00:00:00 +0000\nMessage-ID: <demo@example.org>\n\n"
+        "demo\n\nSigned-off-by: A <a@example.org>\n---\n"
+        "diff --git a/mm/demo.c b/mm/demo.c\n--- a/mm/demo.c\n+++ b/mm/demo.c\n"
+        "@@ -10,6 +10,6 @@\n"
+        "-static int demo_fault(struct vm_fault *vmf)\n"
+        "+static vm_fault_t demo_fault(struct vm_fault *vmf)\n"
+        " {\n"
+        " \tif (!vmf->page)\n"
+        " \t\treturn -EFAULT;\n"
+        " \treturn 0;\n"
+        " }\n")
+    p = tmp_path / "conv.eml"
+    p.write_text(text)
+    assert findings(p, FAULT) == [("mm/demo.c", 13, "warning", "high")]

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import FunctionAnalysis, Guard
+from reviewkit.analysis.function import Def, FunctionAnalysis, Guard, Stmt
 from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text, walk
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
@@ -302,3 +302,258 @@ def large_folio_assumed_pmd(ctx: PatchContext):
                             else f"uses {name} as its size"},
                       confidence=Confidence.LOW if unseen else None,
                       severity=Severity.INFO if unseen else None)
+
+
+# -- mm/fault-result-type-mixed ------------------------------------------------------------
+#
+# A value is an *errno* when it is a negated errno constant (-ENOMEM) or PTR_ERR(); it
+# is a *fault code* when it is made of VM_FAULT_* codes or is the result of kernel API,
+# or of a function the patch shows, that returns vm_fault_t.  A function declared
+# vm_fault_t must not return an errno (nor keep one in a vm_fault_t variable); an int
+# or long function must not return a fault code; a fault code is never negative, an
+# ERR_PTR or an errno, so testing one with `< 0`, IS_ERR*() or `== -EFAULT` never
+# holds.
+
+_ERRNO, _FAULT = "errno", "fault"
+_INT_SPELLINGS = frozenset({"long int", "signed int", "signed long", "signed long int"})
+# vm_fault_t became an unsigned __bitwise type, its conversions done, with 5.1; before
+# that fault handlers were int and helpers returned VM_FAULT_* codes as int
+_FAULT_TYPE_ERA = datetime(2019, 1, 1, tzinfo=timezone.utc)
+
+
+def _bare_type(t: str) -> str:
+    words = [w for w in t.replace("*", " * ").split()
+             if w not in ("static", "inline", "extern", "const", "__always_inline",
+                          "noinline", "__must_check", "__init", "__weak")]
+    return " ".join(words)
+
+
+def _fault_functions(ctx: PatchContext) -> frozenset[str]:
+    """Functions the patch's files define as returning vm_fault_t (decided from the
+    declaration, whatever their name)."""
+    ftype = vocab()["fault-result-type"]
+    out: set[str] = set()
+    for fch in ctx.files:
+        img = fch.post
+        if img is None:
+            continue
+        for f in img.functions:
+            if not f.mentions(ftype):
+                continue
+            fa = of(f)
+            if fa is not None and _bare_type(fa.return_type) in ftype:
+                out.add(f.name)
+    return frozenset(out)
+
+
+def _kind(fa: FunctionAnalysis, expr: Node, faulting: frozenset[str]) -> str | None:
+    """errno, fault (code) or None (something else, or not known) for an expression."""
+    v = vocab()
+    e = strip(expr)
+    if e.type == "unary_expression" and _op(e) == "-":
+        arg = e.child_by_field_name("argument")
+        if arg is not None and strip(arg).type == "identifier" and text(strip(arg)) in v["errno"]:
+            return _ERRNO
+        return None
+    if e.type == "call_expression":
+        name = call_name(e)
+        if name == "PTR_ERR" and name in v["err-ptr-test"]:
+            return _ERRNO
+        if name in v["fault-result-api"] or (name is not None and name in faulting):
+            return _FAULT
+        return None
+    if e.type == "identifier" and text(e) in v["fault-code"]:
+        return _FAULT
+    if e.type == "binary_expression" and _op(e) == "|":
+        left, right = e.child_by_field_name("left"), e.child_by_field_name("right")
+        kinds = {_kind(fa, x, faulting) for x in (left, right) if x is not None}
+        if _FAULT in kinds and _ERRNO not in kinds:
+            return _FAULT
+    return None
+
+
+def _int_types() -> frozenset[str]:
+    return vocab()["errno-result-type"] | _INT_SPELLINGS
+
+
+def _defines(fa: FunctionAnalysis, stmt: Stmt, var: str, skip: Node | None = None) -> bool:
+    """Whether the CFG statement ``stmt`` (re)defines ``var``."""
+    where = [n for n in (stmt.expr, stmt.node) if n is not None]
+    if not where:
+        return False
+    for d in fa.defs_of(var):
+        if d.kind in ("param", "decl") or (skip is not None and d.node == skip):
+            continue
+        if any(w.start_byte <= d.node.start_byte and d.node.end_byte <= w.end_byte
+               for w in where):
+            return True
+    return False
+
+
+def _reaching(fa: FunctionAnalysis, var: str, at: Node):
+    """The definitions of ``var`` (init/assign with a value) that reach ``at`` on
+    some path with no other definition of it on the way."""
+    target = fa.cfg_node(at)
+    if target is None:
+        return []
+    out: list[Def] = []
+    for d in fa.defs_of(var):
+        if d.kind not in ("init", "assign") or d.value is None:
+            continue
+        if d.node.start_byte >= at.start_byte and d.node.end_byte <= at.end_byte:
+            continue
+
+        def redefines(s: Stmt, d: Def = d) -> bool:
+            return _defines(fa, s, var, d.node)
+
+        for s in fa.reachable(d.node, until=redefines):
+            if s.id == target.id:
+                out.append(d)
+                break
+    return out
+
+
+def _returns(fa: FunctionAnalysis) -> list[tuple[Node, Node]]:
+    """(return statement, returned value) of the function."""
+    out: list[tuple[Node, Node]] = []
+    if fa.body is None:
+        return out
+    for n in walk(fa.body):
+        if n.type == "return_statement":
+            value = next((x for x in n.named_children if x.type != "comment"), None)
+            if value is not None:
+                out.append((n, value))
+    return out
+
+
+def _fault_conf(fa: FunctionAnalysis, node: Node) -> tuple[Confidence | None, Severity | None]:
+    if fa.context_unseen(node):
+        return Confidence.LOW, Severity.INFO
+    return (None if fa.complete else Confidence.MEDIUM), None
+
+
+def _sig_line(fa: FunctionAnalysis) -> int | None:
+    d = fa.declarator
+    return fa.line(d) if d is not None else None
+
+
+@check("mm/fault-result-type-mixed")
+def fault_result_type_mixed(ctx: PatchContext):
+    v = vocab()
+    ftype = v["fault-result-type"]
+    tests = v["err-ptr-test"]
+    names = v["fault-code"] | v["fault-result-api"] | ftype
+    date = ctx.patch.date
+    if date is not None and date.tzinfo is None:
+        date = date.replace(tzinfo=timezone.utc)
+    faulting: frozenset[str] | None = None
+    for fc, f in ctx.with_post():
+        if not f.mentions(names) and faulting is not None and not f.mentions(faulting):
+            continue
+        if faulting is None:
+            faulting = _fault_functions(ctx)
+        fa = of(f, mentions=names | faulting)
+        if fa is None or fa.body is None:
+            continue
+        added = {ln.new_no for ln in fc.added}
+        sig = _sig_line(fa)
+        sig_added = sig is not None and sig in added and sig not in fa.synthetic_lines
+        rtype = _bare_type(fa.return_type)
+        reported: set[int] = set()
+
+        def hit(node: Node, what: str, detail: str):
+            line = fa.line(node)
+            if line in reported:
+                return None
+            reported.add(line)
+            conf, sev = _fault_conf(fa, node)
+            return Hit(line=line, path=fc.path, function=f.name,
+                       args={"func": f.name, "what": what, "detail": detail},
+                       confidence=conf, severity=sev)
+
+        # a vm_fault_t function returning an errno; an int one returning a fault code
+        want = _ERRNO if rtype in ftype else (
+            _FAULT if rtype in _int_types() and (date is None or date >= _FAULT_TYPE_ERA)
+            else None)
+        if want is not None:
+            for ret, value in _returns(fa):
+                k = _kind(fa, value, faulting)
+                if k == want:
+                    if fa.line(ret) in added or sig_added:
+                        h = hit(ret, _returned(want, rtype), text(value))
+                        if h:
+                            yield h
+                    continue
+                p = path_of(value)
+                if p is None or strip(value).type != "identifier":
+                    continue
+                for d in _reaching(fa, p, ret):
+                    if d.value is None or _kind(fa, d.value, faulting) != want:
+                        continue
+                    if {d.line, fa.line(ret)} & added or sig_added:
+                        h = hit(d.node, _returned(want, rtype),
+                                f"{text(d.node)}, returned on line {fa.line(ret)}")
+                        if h:
+                            yield h
+        # a vm_fault_t variable given an errno
+        for p, ds in fa.defs.items():
+            t = fa.type_of(p)
+            if t is None or _bare_type(t) not in ftype:
+                continue
+            for d in ds:
+                if d.value is None or d.kind not in ("init", "assign"):
+                    continue
+                if _kind(fa, d.value, faulting) == _ERRNO and d.line in added:
+                    h = hit(d.node, "keeps a negative errno in a vm_fault_t", text(d.node))
+                    if h:
+                        yield h
+        # a fault code tested as an errno, a negative number or an ERR_PTR
+        for n in walk(fa.body):
+            subject = None
+            how = ""
+            if n.type == "binary_expression" and _op(n) in _CMP:
+                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+                if left is None or right is None:
+                    continue
+                for a, b in ((left, right), (right, left)):
+                    bk = _kind(fa, b, faulting)
+                    if bk == _ERRNO and _op(n) in ("==", "!="):
+                        subject, how = a, f"compares it with {text(b)}"
+                    elif _int(b) == 0 and (
+                            (a is left and _op(n) in ("<", ">=")) or
+                            (a is right and _op(n) in (">", "<="))):
+                        subject, how = a, f"tests `{text(n)}`"
+                    if subject is not None:
+                        break
+            elif n.type == "call_expression" and call_name(n) in tests:
+                args = call_args(n)
+                if args:
+                    subject, how = args[0], f"passes it to {call_name(n)}()"
+            if subject is None or fa.line(n) not in added:
+                continue
+            if not _is_fault_value(fa, subject, n, faulting):
+                continue
+            h = hit(n, "treats a vm_fault_t result as an errno", how)
+            if h:
+                yield h
+
+
+def _returned(kind: str, rtype: str) -> str:
+    if kind == _ERRNO:
+        return "returns a negative errno from a function declared vm_fault_t"
+    return f"returns a VM_FAULT_* code from a function declared {rtype}"
+
+
+def _is_fault_value(fa: FunctionAnalysis, subject: Node, at: Node,
+                    faulting: frozenset[str]) -> bool:
+    """Whether ``subject`` is a fault code where ``at`` tests it: a call returning
+    vm_fault_t, or a variable every definition reaching ``at`` of which is one."""
+    if _kind(fa, subject, faulting) == _FAULT:
+        return True
+    s = strip(subject)
+    p = path_of(s)
+    if p is None or s.type != "identifier":
+        return False
+    ds = _reaching(fa, p, at)
+    return bool(ds) and all(d.value is not None and _kind(fa, d.value, faulting) == _FAULT
+                            for d in ds)
