@@ -232,10 +232,38 @@ def test_an_anonymous_folio_was_pmd_sized_until_mthp(tmp_path):
     late = patch(tmp_path, ANON + MTHP_ERA, date="Mon, 1 Jul 2024 00:00:00 +0000")
     assert findings(late, PMD) == [
         ("mm/demo.c", line_of(ANON, "THP_SWPOUT_FALLBACK"), "warning", "medium")]
-    # a file that shows no API of 6.8 or later may be written for an older kernel
-    # (a backport): its anonymous large folios are PMD-sized
-    older = patch(tmp_path, ANON, date="Mon, 1 Jul 2024 00:00:00 +0000")
-    assert findings(older, PMD) == []
+    # the hunks alone say nothing of the kernel the file is written for
+    hunks = patch(tmp_path, ANON, date="Mon, 1 Jul 2024 00:00:00 +0000")
+    assert findings(hunks, PMD) == [
+        ("mm/demo.c", line_of(ANON, "THP_SWPOUT_FALLBACK"), "warning", "medium")]
+
+
+def _review_added_file(tmp_path: Path, text: str):
+    """Review a commit that adds ``text`` as mm/demo.c (the patch shows the file whole)."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "mm").mkdir(parents=True)
+
+    def git(*a: str) -> None:
+        subprocess.run(["git", "-c", "user.name=A", "-c", "user.email=a@example.org", *a],
+                       cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "base")
+    (repo / "mm" / "demo.c").write_text(text)
+    git("add", "-A")
+    git("commit", "-q", "-m", "mm: demo\n\nSigned-off-by: A <a@example.org>")
+    rep = api.review("HEAD", api.Options(cwd=repo, select=(PMD,)))
+    return [(f.path, f.line, str(f.severity)) for f in rep.findings if f.rule == PMD]
+
+
+def test_a_whole_file_without_mthp_era_api_is_written_for_an_older_kernel(tmp_path):
+    # seen whole, a file that uses no API of 6.8 or later is written for a kernel
+    # whose anonymous large folios are all PMD-sized (a backport, a stable tree)
+    assert _review_added_file(tmp_path, ANON.lstrip("\n")) == []
+    got = _review_added_file(tmp_path / "b", (ANON + MTHP_ERA).lstrip("\n"))
+    assert got == [("mm/demo.c", line_of(ANON, "THP_SWPOUT_FALLBACK", first=1), "warning")]
 
 
 def test_a_file_folio_was_not_pmd_sized_in_2023(tmp_path):
@@ -419,3 +447,17 @@ def test_a_return_type_changed_to_vm_fault_t_makes_the_old_errno_return_wrong(tm
     p = tmp_path / "conv.eml"
     p.write_text(text)
     assert findings(p, FAULT) == [("mm/demo.c", 13, "warning", "high")]
+
+
+def test_a_pmd_size_in_a_condition_is_a_test(tmp_path):
+    body = """
+static bool demo_can_map_pmd(struct folio *folio, unsigned long addr)
+{
+	if (folio_test_large(folio)) {
+		if (IS_ALIGNED(addr, HPAGE_PMD_SIZE))
+			return true;
+	}
+	return false;
+}
+"""
+    assert findings(patch(tmp_path, body), PMD) == []

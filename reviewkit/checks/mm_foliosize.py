@@ -183,36 +183,38 @@ def _anon_proved(fa: FunctionAnalysis, guards: list[Guard]) -> bool:
     return False
 
 
-def _mthp_era(img) -> bool:
-    """The file is written against a kernel with anonymous mTHP: it uses kernel API
-    that appeared with it (6.8) or later."""
-    if img is None:
-        return False
+def _mthp_era(img, whole: bool) -> bool:
+    """Whether the file may be written for a kernel with anonymous mTHP.  Seen whole
+    (a tree), it must use kernel API that appeared with it (6.8) or later: one that
+    uses none is written for an older kernel (a backport, a stable tree).  Seen as
+    far as the hunks go, the absence of such API says nothing, and the posting's
+    date decides."""
+    if img is None or not (img.complete or whole):
+        return True
     later = frozenset(e.name for e in vocab().entries()
                       if tuple(int(x) for x in e.since.split(".")) >= (6, 8))
     return any(f.mentions(later) for f in img.functions)
 
 
 def _in_test(node: Node) -> bool:
-    """Whether ``node`` sits in a comparison that is a test (not a loop's bound)."""
+    """Whether ``node`` sits in a test — an if or ?: condition, a comparison —
+    rather than in a value (a loop's bound counts the folio's pages: a value)."""
     n = node
+    compared = False
     while n.parent is not None:
         p = n.parent
-        if p.type == "binary_expression" and _op(p) in _CMP:
-            q = p
-            while q.parent is not None and q.parent.type in (
-                    "parenthesized_expression", "binary_expression"):
-                q = q.parent
-            loop = q.parent
-            if loop is not None and loop.type in _LOOPS and \
-                    loop.child_by_field_name("condition") == q:
-                return False  # a loop bound: it counts the folio's pages
+        if p.type in ("if_statement", "conditional_expression") and \
+                p.child_by_field_name("condition") == n:
             return True
+        if p.type in _LOOPS and p.child_by_field_name("condition") == n:
+            return False  # a loop bound
+        if p.type == "binary_expression" and _op(p) in _CMP:
+            compared = True
         if p.type in ("expression_statement", "compound_statement", "return_statement",
-                      "declaration", "function_definition"):
-            return False
+                      "declaration", "function_definition", "for_statement"):
+            return compared
         n = p
-    return False
+    return compared
 
 
 def _in_call_to(node: Node, names: frozenset[str]) -> bool:
@@ -249,13 +251,15 @@ def large_folio_assumed_pmd(ctx: PatchContext):
     if date is not None and date < _LARGE_FILE_FOLIOS:
         return
     images = {fch.path: fch.post for fch in ctx.files}
+    # a file the patch adds is shown whole by its hunks
+    added_files = {fch.path for fch in ctx.files if fch.diff.status == "added"}
     for fc, f in ctx.with_post():
         fa = of(f, mentions=sizes | counters)
         if fa is None or fa.body is None:
             continue
         if not fa.mentions(v["folio-large-test"] | v["folio-size"]):
             continue
-        anon_era = _mthp_era(images.get(fc.path))
+        anon_era = _mthp_era(images.get(fc.path), fc.path in added_files)
         added = {ln.new_no for ln in fc.added}
         if _pmd_context(fa):
             continue
