@@ -461,3 +461,61 @@ static bool demo_can_map_pmd(struct folio *folio, unsigned long addr)
 }
 """
     assert findings(patch(tmp_path, body), PMD) == []
+
+
+def test_an_errno_tested_then_converted_is_quiet(tmp_path):
+    # the shape of guest_memfd's and secretmem's fault handlers
+    body = """
+static vm_fault_t demo_fault(struct vm_fault *vmf)
+{
+	struct folio *folio;
+	vm_fault_t ret = VM_FAULT_LOCKED;
+
+	if (vmf->pgoff >= demo_size(vmf))
+		return vmf_error(-EINVAL);
+	folio = demo_get_folio(vmf);
+	if (IS_ERR(folio)) {
+		int err = PTR_ERR(folio);
+
+		if (err == -EAGAIN)
+			ret = VM_FAULT_RETRY;
+		else
+			ret = vmf_error(err);
+		goto out;
+	}
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+out:
+	return ret;
+}
+"""
+    assert findings(patch(tmp_path, body), FAULT) == []
+
+
+def test_a_ternary_on_largeness_fires(tmp_path):
+    body = """
+static void demo_account(struct folio *folio, struct mm_struct *mm)
+{
+	long nr = folio_test_large(folio) ? HPAGE_PMD_NR : 1;
+
+	add_mm_counter(mm, MM_ANONPAGES, nr);
+}
+"""
+    assert findings(patch(tmp_path, body), PMD) == [
+        ("mm/demo.c", line_of(body, "? HPAGE_PMD_NR"), "warning", "medium")]
+
+
+def test_a_fault_callback_result_tested_as_an_errno_fires(tmp_path):
+    body = """
+static int demo_prefault(struct vm_area_struct *vma, struct vm_fault *vmf)
+{
+	vm_fault_t ret = vma->vm_ops->fault(vmf);
+
+	if (ret < 0)
+		return ret;
+	return 0;
+}
+"""
+    # and the int function hands the fault code back as if it were an errno
+    assert findings(patch(tmp_path, body), FAULT) == [
+        ("mm/demo.c", line_of(body, "vm_ops->fault"), "warning", "high"),
+        ("mm/demo.c", line_of(body, "if (ret < 0)"), "warning", "high")]

@@ -365,6 +365,11 @@ def _kind(fa: FunctionAnalysis, expr: Node, faulting: frozenset[str]) -> str | N
             return _ERRNO
         if name in v["fault-result-api"] or (name is not None and name in faulting):
             return _FAULT
+        fn = e.child_by_field_name("function")
+        if fn is not None and fn.type == "field_expression":
+            fld = fn.child_by_field_name("field")
+            if fld is not None and text(fld) in v["fault-op"]:
+                return _FAULT  # vma->vm_ops->fault(vmf) and the like
         return None
     if e.type == "identifier" and text(e) in v["fault-code"]:
         return _FAULT
