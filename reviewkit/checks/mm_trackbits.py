@@ -236,6 +236,7 @@ def tracking_bit_dropped(ctx: PatchContext):
             continue
         added = {ln.new_no for ln in fc.added}
         seen: set[tuple[int, str]] = set()
+        yield from _soft_dirty_form(ctx, fc, f, fa, added, v)
         for bit, other in ((SOFT_DIRTY, UFFD_WP), (UFFD_WP, SOFT_DIRTY)):
             tests, bit_sets, _ = bits[bit]
             other_tests, other_sets, other_all = bits[other]
@@ -300,11 +301,14 @@ def tracking_bit_dropped(ctx: PatchContext):
                     continue
                 seen.add(key)
                 old = olds[0]
+                made = call_name(_make_call(d0, v)) or "a rebuild"
+                detail = (f"carries the {bit} bit of `{text(old)}` into `{p}` ({c.name}()), "
+                          f"but `{p}` is rebuilt by {made}() and nothing on its way to the page "
+                          f"table carries the {other} bit of the entry it replaces: the {other} "
+                          f"state is lost when the entry changes form. Carry it the same way: "
+                          f"{_suggest(v, other, old, made in v['swap-entry-make'])}.")
                 yield Hit(line=c.line, path=fc.path, function=f.name,
-                          args={"func": f.name, "call": c.name, "bit": bit, "other": other,
-                                "old": text(old), "new": p,
-                                "made": call_name(_make_call(d0, v)) or "a rebuild",
-                                "suggest": _suggest(v, other, old, c.name)},
+                          args={"func": f.name, "detail": detail},
                           confidence=conf if closed else Confidence.LOW,
                           severity=severity, absence=not closed)
 
@@ -359,7 +363,7 @@ def _gap_between(fa: FunctionAnalysis, a: int, b: int) -> bool:
     return any(a <= fa.line(g) <= b for g in fa.gaps)
 
 
-def _suggest(v: Vocabulary, other: str, old: Node, carried: str) -> str:
+def _suggest(v: Vocabulary, other: str, old: Node, new_swp: bool) -> str:
     """The accessors that carry ``other`` the way ``carried`` carries its bit: the
     test of the old entry's form, the set of the new entry's form."""
     # the old entry's form: a swap entry when the carried bit is tested with a swp accessor
@@ -372,12 +376,43 @@ def _suggest(v: Vocabulary, other: str, old: Node, carried: str) -> str:
     if n is not None:
         tested = call_name(n) or ""
     old_swp = "_swp_" in tested
-    new_swp = "_swp_" in carried
-    level = carried.split("_")[0]
-    t = next((x for x in sorted(test_names) if x.split("_")[0] == level.replace("huge", "pte")
-              and ("_swp_" in x) == old_swp and x.count("_") <= 3 and "any" not in x), None)
+    level = tested.split("_")[0] or "pte"
+    t = next((x for x in sorted(test_names) if x.split("_")[0] == level
+              and ("_swp_" in x) == old_swp and not x.endswith("any")), None)
     s = next((x for x in sorted(set_names) if x.split("_")[0] == level
               and ("_swp_" in x) == new_swp), None)
     if t is None or s is None:
         return f"the {other} accessors of the two entries' forms"
     return f"{t}() on the old entry and {s}() on the new one"
+
+
+def _soft_dirty_form(ctx: PatchContext, fc, f, fa: FunctionAnalysis, added: set[int],
+                     v: Vocabulary):
+    """An added soft-dirty set of the other entry form than the value it is given:
+    pte_mksoft_dirty() on what swp_entry_to_pte() made, pte_swp_mksoft_dirty() on what
+    mk_pte() made.  The bit lands where the other form keeps something else (the
+    swap offset, a hardware bit).  (The uffd-wp accessors: mm/uffd-wp-accessor-kind.)"""
+    swap_make = v["swap-entry-make"]
+    for c in fa.calls_to(v["soft-dirty-set"]):
+        if c.line not in added or not c.args:
+            continue
+        p = path_of(c.args[0])
+        if p is None:
+            continue
+        d0 = _rebuild(fa, c, p, v)
+        if d0 is None:
+            continue
+        made = call_name(_make_call(d0, v))
+        if made is None or made == "make_pte_marker":
+            continue
+        value_swp = made in swap_make
+        if ("_swp_" in c.name) == value_swp:
+            continue
+        form = "a swap entry" if value_swp else "a present entry"
+        want = "the swap-entry accessors" if value_swp else "the present-entry accessors"
+        detail = (f"sets soft-dirty on `{p}` with {c.name}(), but `{p}` is {form} here (made by "
+                  f"{made}()); the soft-dirty bit of {form} is kept elsewhere, so this sets a "
+                  f"bit the entry uses for something else and the soft-dirty state is lost: "
+                  f"use {want}.")
+        yield Hit(line=c.line, path=fc.path, function=f.name,
+                  args={"func": f.name, "detail": detail}, confidence=Confidence.HIGH)
