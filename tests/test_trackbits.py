@@ -149,8 +149,8 @@ def test_the_fixed_swap_out_is_quiet(tmp_path):
     assert _on(tmp_path, _mail(_new_function("mm/fbmm_helpers.c", fixed))) == []
 
 
-# a fragment of "[PATCH v3 ...] mm: support GUP-triggered unsharing of anonymous pages"
-# (David Hildenbrand): wp_page_copy() carrying both bits into the new page's pte
+# a fragment of "[PATCH v2 13/15] mm: support GUP-triggered unsharing of anonymous pages"
+# (20220315104741.63071-14-david@redhat.com): wp_page_copy() carrying both bits
 UNSHARE = """\
 --- a/mm/memory.c
 +++ b/mm/memory.c
@@ -172,7 +172,8 @@ UNSHARE = """\
  		 * Clear the pte entry and flush it first, before updating the
 """
 
-# "[PATCH v2 2/2] mm/rmap: Fixup copying of soft dirty and uffd ptes" (Alistair Popple)
+# "[PATCH v2 2/2] mm/rmap: Fixup copying of soft dirty and uffd ptes"
+# (20200825064232.10023-2-alistair@popple.id.au)
 ALISTAIR = """\
 --- a/mm/migrate.c
 +++ b/mm/migrate.c

@@ -46,7 +46,7 @@ from reviewkit.analysis.vocab import Vocabulary, vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
-SOFT_DIRTY, UFFD_WP = "soft-dirty", "uffd-wp"
+SOFT_DIRTY, UFFD_WP = "soft-dirty bit", "uffd-wp bit"
 
 # "userfaultfd: wp: support swap and page migration" (f45ec5ff16a7) was merged
 # for 5.7 on 2020-04-07: from then on every kernel a patch is written against
@@ -234,7 +234,7 @@ def tracking_bit_dropped(ctx: PatchContext):
         fa = of(f, mentions=sets)
         if fa is None:
             continue
-        added = {ln.new_no for ln in fc.added}
+        added = {ln.new_no for ln in fc.added if ln.new_no is not None}
         seen: set[tuple[int, str]] = set()
         yield from _soft_dirty_form(ctx, fc, f, fa, added, v)
         for bit, other in ((SOFT_DIRTY, UFFD_WP), (UFFD_WP, SOFT_DIRTY)):
@@ -302,10 +302,10 @@ def tracking_bit_dropped(ctx: PatchContext):
                 seen.add(key)
                 old = olds[0]
                 made = call_name(_make_call(d0, v)) or "a rebuild"
-                detail = (f"carries the {bit} bit of `{text(old)}` into `{p}` ({c.name}()), "
+                detail = (f"carries the {bit} of `{text(old)}` into `{p}` ({c.name}()), "
                           f"but `{p}` is rebuilt by {made}() and nothing on its way to the page "
-                          f"table carries the {other} bit of the entry it replaces: the {other} "
-                          f"state is lost when the entry changes form. Carry it the same way: "
+                          f"table carries the {other} of the entry it replaces: that state is "
+                          f"lost when the entry changes form. Carry it the same way: "
                           f"{_suggest(v, other, old, made in v['swap-entry-make'])}.")
                 yield Hit(line=c.line, path=fc.path, function=f.name,
                           args={"func": f.name, "detail": detail},
@@ -382,7 +382,7 @@ def _suggest(v: Vocabulary, other: str, old: Node, new_swp: bool) -> str:
     s = next((x for x in sorted(set_names) if x.split("_")[0] == level
               and ("_swp_" in x) == new_swp), None)
     if t is None or s is None:
-        return f"the {other} accessors of the two entries' forms"
+        return f"the accessors of the {other} of the two entries' forms"
     return f"{t}() on the old entry and {s}() on the new one"
 
 
