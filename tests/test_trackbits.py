@@ -418,3 +418,58 @@ def test_a_chain_the_hunk_does_not_close_is_info(tmp_path):
 +				swp_pte = pte_swp_mksoft_dirty(swp_pte);
 """
     assert _on(tmp_path, _mail(diff)) == [("mm/rmap.c", 1463, "info", "low")]
+
+
+def test_a_rebuild_on_some_paths_only_is_not_a_rebuild(tmp_path):
+    # on the other path the value is the entry read back, which keeps its uffd-wp bit
+    some = """
+static void demo_some(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+		      struct page *page, bool fresh, pte_t old)
+{
+	pte_t pte = ptep_get(ptep);
+
+	if (fresh)
+		pte = mk_pte(page, vma->vm_page_prot);
+	if (pte_soft_dirty(old))
+		pte = pte_mksoft_dirty(pte);
+	set_pte_at(vma->vm_mm, addr, ptep, pte);
+}
+"""
+    assert _on(tmp_path, _mail(_new_function("mm/memory.c", some))) == []
+
+
+def test_the_other_bit_carried_after_both_arms_counts(tmp_path):
+    arms = """
+static void demo_arms(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+		      struct page *page, swp_entry_t swp, bool migration, pmd_t old)
+{
+	pte_t entry;
+
+	if (migration) {
+		entry = swp_entry_to_pte(swp);
+		if (pmd_swp_soft_dirty(old))
+			entry = pte_swp_mksoft_dirty(entry);
+	} else {
+		entry = mk_pte(page, vma->vm_page_prot);
+		if (pmd_soft_dirty(old))
+			entry = pte_mksoft_dirty(entry);
+	}
+	if (demo_wp(old))
+		entry = migration ? pte_swp_mkuffd_wp(entry) : pte_mkuffd_wp(entry);
+	set_pte_at(vma->vm_mm, addr, ptep, entry);
+}
+"""
+    assert _on(tmp_path, _mail(_new_function("mm/huge_memory.c", arms))) == []
+
+
+def test_a_set_whose_result_is_only_tested_changes_no_entry(tmp_path):
+    # the shape of mm/debug_vm_pgtable.c: accessors of either form applied on purpose
+    selftest = """
+static void __init demo_swap_soft_dirty_tests(unsigned long pfn, pgprot_t prot)
+{
+	pte_t pte = pfn_pte(pfn, prot);
+
+	WARN_ON(!pte_swp_soft_dirty(pte_swp_mksoft_dirty(pte)));
+}
+"""
+    assert _on(tmp_path, _mail(_new_function("mm/debug_vm_pgtable.c", selftest))) == []

@@ -183,23 +183,72 @@ def _rebuild(fa: FunctionAnalysis, c: CallSite, p: str, v: Vocabulary) -> Def | 
     make = v["entry-rebuild"]
     before = [d for d in fa.defs_of(p) if d.node.end_byte <= c.node.start_byte
               and not _exclusive(d.node, c.node)]
+    found: Def | None = None
     for d in reversed(before):
         if d.value is None or d.kind not in ("init", "assign"):
             return None
         if any(call_name(n) in make for n in walk(d.value)):
-            return d
+            if found is None:
+                found = d
+            if _block_encloses(d.node, c.node):
+                return found  # every path to the carry rebuilds the value
+            continue  # a rebuild on some paths: what reaches on the others?
         if not _self_transform(d.value, p, v):
             return None
     return None
 
 
-def _window(fa: FunctionAnalysis, d0: Def, p: str, v: Vocabulary) -> tuple[int, int]:
-    """The bytes of the chain of ``p`` that starts at ``d0``: up to its next rebuild."""
+def _lands(c: CallSite, paths: set[str], v: Vocabulary) -> bool:
+    """Whether what ``c`` returns becomes the value again (``p = f(p)``, through
+    nested accessors and ?:) or is installed: a set used only in a test (a
+    self-test's ``WARN_ON(!pte_swp_soft_dirty(pte_swp_mksoft_dirty(pte)))``)
+    changes no entry."""
+    n: Node = c.node
+    while n.parent is not None:
+        parent = n.parent
+        if parent.type in ("argument_list", "parenthesized_expression", "conditional_expression"):
+            n = parent
+            continue
+        if parent.type == "call_expression":
+            name = call_name(parent)
+            if name in v["entry-set"]:
+                return True
+            if name is not None and v.is_api(name) and (
+                    name in v.union("entry-transform", "entry-wrprotect", "entry-mkdirty",
+                                    "entry-mkwrite", "soft-dirty-set", "uffd-wp-set")):
+                n = parent
+                continue
+            return False
+        if parent.type == "assignment_expression":
+            return path_of(parent.child_by_field_name("left")) in paths
+        if parent.type == "init_declarator":
+            d = parent.child_by_field_name("declarator")
+            return d is not None and text(d) in paths
+        return False
+    return False
+
+
+def _block_encloses(def_node: Node, node: Node) -> bool:
+    """Whether the definition runs on every path to ``node``: the block its statement
+    sits in also holds ``node``, with no condition between."""
+    n: Node | None = def_node
+    while n is not None and n.type != "compound_statement":
+        if n.type in ("if_statement", "while_statement", "for_statement", "do_statement",
+                      "switch_statement", "conditional_expression", "case_statement"):
+            return False
+        n = n.parent
+    return n is not None and n.start_byte <= node.start_byte < n.end_byte
+
+
+def _window(fa: FunctionAnalysis, d0: Def, c: CallSite, p: str, v: Vocabulary
+            ) -> tuple[int, int]:
+    """The bytes of the chain of ``p`` that starts at ``d0``: up to its next rebuild on
+    a path the carry ``c`` is on."""
     make = v["entry-rebuild"]
     end = fa.node.end_byte
     for d in fa.defs_of(p):
-        if d.node.start_byte > d0.node.end_byte and d.value is not None and any(
-                call_name(n) in make for n in walk(d.value)):
+        if d.node.start_byte > c.node.end_byte and d.value is not None and not _exclusive(
+                d.node, c.node) and any(call_name(n) in make for n in walk(d.value)):
             end = d.node.start_byte
             break
     return d0.node.start_byte, end
@@ -246,15 +295,17 @@ def tracking_bit_dropped(ctx: PatchContext):
                 p = path_of(c.args[0])
                 if p is None:
                     continue
-                olds = _carried_from(fa, c, tests)
                 paths = fa.aliases(p)
+                if not _lands(c, paths, v):
+                    continue
+                olds = _carried_from(fa, c, tests)
                 olds = [o for o in olds if path_of(o) not in paths]
                 if not olds:
                     continue
                 d0 = _rebuild(fa, c, p, v)
                 if d0 is None:
                     continue
-                span = _window(fa, d0, p, v)
+                span = _window(fa, d0, c, p, v)
                 roots = {root_of(q) for o in olds for q in [path_of(o)] if q is not None}
                 roots.discard("")
                 partner = False
@@ -398,6 +449,8 @@ def _soft_dirty_form(ctx: PatchContext, fc, f, fa: FunctionAnalysis, added: set[
             continue
         p = path_of(c.args[0])
         if p is None:
+            continue
+        if not _lands(c, fa.aliases(p), v):
             continue
         d0 = _rebuild(fa, c, p, v)
         if d0 is None:
