@@ -51,11 +51,11 @@ def _line_of(body: str, needle: str, first: int = 100) -> int:
 
 def test_the_device_private_branch_of_the_uffd_wp_migration_posting_is_info_on_its_line():
     # [PATCH v6 10/19] userfaultfd: wp: support swap and page migration: the device-private
-    # branches of remove_migration_pte() (line 254) and copy_one_pte() (line 768) carry
-    # uffd-wp into the entry made by swp_entry_to_pte() and not soft-dirty; device-private
-    # entries, so info (fork keeps no soft-dirty for device memory on purpose)
-    assert _hits(FIX / "uffd-wp-swap-migration-v6.eml") == [
-        ("mm/memory.c", 768, "info", "low"), ("mm/migrate.c", 254, "info", "low")]
+    # branch of remove_migration_pte() (line 254) carries uffd-wp into the entry made by
+    # swp_entry_to_pte() and not soft-dirty: info (device memory), the line Ralph
+    # Campbell's fix below changed.  copy_one_pte() and change_pte_range() re-make the
+    # device-private entry read-only in place, where soft-dirty is not kept on purpose.
+    assert _hits(FIX / "uffd-wp-swap-migration-v6.eml") == [("mm/migrate.c", 254, "info", "low")]
 
 
 def test_the_fix_that_carries_soft_dirty_in_that_branch_is_quiet():
@@ -387,9 +387,7 @@ static void demo_zero(struct vm_area_struct *vma, unsigned long addr, pte_t *pte
 	set_pte_at(vma->vm_mm, addr, ptep, entry);
 }
 """
-    line = _line_of(zero, "pte_mkuffd_wp")
-    assert _on(tmp_path, _mail(_new_function("mm/huge_memory.c", zero))) == [
-        ("mm/huge_memory.c", line, "info", "low")]
+    assert _on(tmp_path, _mail(_new_function("mm/huge_memory.c", zero))) == []
 
 
 def test_only_added_carries_are_looked_at(tmp_path):
@@ -473,3 +471,31 @@ static void __init demo_swap_soft_dirty_tests(unsigned long pfn, pgprot_t prot)
 }
 """
     assert _on(tmp_path, _mail(_new_function("mm/debug_vm_pgtable.c", selftest))) == []
+
+
+FORK_DEVICE = """
+static void demo_copy_device(struct mm_struct *dst_mm, struct mm_struct *src_mm,
+			     pte_t *dst_pte, pte_t *src_pte, unsigned long addr, swp_entry_t entry)
+{
+	pte_t pte = *src_pte;
+
+	entry = make_readable_device_private_entry(swp_offset(entry));
+	pte = swp_entry_to_pte(entry);
+	if (pte_swp_uffd_wp(*src_pte))
+		pte = pte_swp_mkuffd_wp(pte);
+	set_pte_at(src_mm, addr, src_pte, pte);
+	set_pte_at(dst_mm, addr, dst_pte, pte);
+}
+"""
+
+
+def test_device_private_entries_without_soft_dirty(tmp_path):
+    # fork's (and mprotect's) read-only copy of a device-private entry, re-made from its
+    # own offset, keeps no soft-dirty on purpose (6.1's copy_nonpresent_pte() says so)
+    assert _on(tmp_path, _mail(_new_function("mm/memory.c", FORK_DEVICE))) == []
+    # a page made device-private (a migration entry restored) without it is info
+    restore = FORK_DEVICE.replace("swp_offset(entry)", "page_to_pfn(page)").replace(
+        "swp_entry_t entry)", "swp_entry_t entry, struct page *page)")
+    line = _line_of(restore, "pte_swp_mkuffd_wp")
+    assert _on(tmp_path, _mail(_new_function("mm/memory.c", restore))) == [
+        ("mm/memory.c", line, "info", "low")]

@@ -29,7 +29,9 @@ Release-aware: uffd-wp bits exist from 5.7 (the kernel the patch applies to
 has them when the patch mentions any of their accessors, or when it is dated
 after their merge and is not a backport to an older stable release);
 hugetlb entries have no soft-dirty bit, so a hugetlb chain carrying uffd-wp
-alone is correct.  A chain the patch shows in part (no install of N in view
+alone is correct; neither does a zero-page entry need one (never written);
+fork and mprotect keep none when they re-make a device-private entry from its
+own offset (left alone); a page made device-private without it is info.  A chain the patch shows in part (no install of N in view
 after the carry) is info: the other bit may be set out of view.
 """
 
@@ -295,7 +297,7 @@ def tracking_bit_dropped(ctx: PatchContext):
                 p = path_of(c.args[0])
                 if p is None:
                     continue
-                paths = fa.aliases(p)
+                paths = {p}  # the value itself (a copy of it may be the old entry)
                 if not _lands(c, paths, v):
                     continue
                 olds = _carried_from(fa, c, tests)
@@ -340,10 +342,14 @@ def tracking_bit_dropped(ctx: PatchContext):
                     if not isinstance(uffd_conf, Confidence):
                         continue
                     conf = uffd_conf
-                elif _made_with(fa, d0, in_chain, c, zero) or _made_with(
-                        fa, d0, in_chain, c, device):
-                    # the zero page records no write of its own; fork and the
-                    # device paths keep no soft-dirty for device memory
+                elif _made_with(fa, d0, in_chain, c, zero):
+                    continue  # the zero page records no write of its own
+                elif _made_with(fa, d0, in_chain, c, device):
+                    # device memory: fork and mprotect keep no soft-dirty when they
+                    # re-make a device-private entry from its own offset (read-only for
+                    # COW), on purpose; a page made device-private is worth a word
+                    if _made_with(fa, d0, in_chain, c, v["swap-entry-offset"]):
+                        continue
                     severity, conf = Severity.INFO, Confidence.LOW
                 closed = fa.complete or (bool(installs) and not _gap_between(
                     fa, d0.line, installs[0].line))
@@ -450,7 +456,7 @@ def _soft_dirty_form(ctx: PatchContext, fc, f, fa: FunctionAnalysis, added: set[
         p = path_of(c.args[0])
         if p is None:
             continue
-        if not _lands(c, fa.aliases(p), v):
+        if not _lands(c, {p}, v):
             continue
         d0 = _rebuild(fa, c, p, v)
         if d0 is None:
