@@ -175,7 +175,14 @@ def _self_transform(value: Node, p: str, v: Vocabulary) -> bool:
         return True
     name = call_name(e)
     args = call_args(e) if name else ()
-    return bool(args) and v.is_api(name or "") and _self_transform(args[0], p, v)
+    return bool(args) and name in _keep_kind(v) and _self_transform(args[0], p, v)
+
+
+def _keep_kind(v: Vocabulary) -> frozenset[str]:
+    """Accessors that return their entry argument changed, of the same kind."""
+    return v.union("entry-keep-kind", "entry-transform", "entry-mkdirty", "entry-mkwrite",
+                   "entry-wrprotect", "soft-dirty-set", "soft-dirty-clear", "uffd-wp-set",
+                   "uffd-wp-clear", "hugetlb-entry-api", "zero-page-entry")
 
 
 def _rebuild(fa: FunctionAnalysis, c: CallSite, p: str, v: Vocabulary) -> Def | None:
@@ -215,9 +222,7 @@ def _lands(c: CallSite, paths: set[str], v: Vocabulary) -> bool:
             name = call_name(parent)
             if name in v["entry-set"]:
                 return True
-            if name is not None and v.is_api(name) and (
-                    name in v.union("entry-transform", "entry-wrprotect", "entry-mkdirty",
-                                    "entry-mkwrite", "soft-dirty-set", "uffd-wp-set")):
+            if name in _keep_kind(v):
                 n = parent
                 continue
             return False
@@ -290,7 +295,7 @@ def tracking_bit_dropped(ctx: PatchContext):
         yield from _soft_dirty_form(ctx, fc, f, fa, added, v)
         for bit, other in ((SOFT_DIRTY, UFFD_WP), (UFFD_WP, SOFT_DIRTY)):
             tests, bit_sets, _ = bits[bit]
-            other_tests, other_sets, other_all = bits[other]
+            other_all = bits[other][2]
             for c in fa.calls_to(bit_sets):
                 if c.line not in added or not c.args:
                     continue
@@ -459,8 +464,8 @@ def _soft_dirty_form(ctx: PatchContext, fc, f, fa: FunctionAnalysis, added: set[
         if not _lands(c, {p}, v):
             continue
         d0 = _rebuild(fa, c, p, v)
-        if d0 is None:
-            continue
+        if d0 is None or _gap_between(fa, d0.line, c.line):
+            continue  # not rebuilt here, or unseen code between may rebuild it again
         made = call_name(_make_call(d0, v))
         if made is None or made == "make_pte_marker":
             continue
