@@ -499,3 +499,44 @@ def test_device_private_entries_without_soft_dirty(tmp_path):
     line = _line_of(restore, "pte_swp_mkuffd_wp")
     assert _on(tmp_path, _mail(_new_function("mm/memory.c", restore))) == [
         ("mm/memory.c", line, "info", "low")]
+
+
+COLLECT = """
+static int demo_collect(struct demo_walk *w, pte_t *ptep, unsigned long addr, struct page *page)
+{
+	pte_t pte = *ptep;
+	pte_t swp_pte;
+	swp_entry_t entry;
+
+	if (pte_none(pte))
+		return 0;
+	if (!pte_present(pte)) {
+		entry = pte_to_swp_entry(pte);
+		if (!is_device_private_entry(entry))
+			return 0;
+	} else {
+		demo_count(w, pte);
+	}
+	entry = make_readable_migration_entry(page_to_pfn(page));
+	swp_pte = swp_entry_to_pte(entry);
+	if (pte_soft_dirty(pte))
+		swp_pte = pte_swp_mksoft_dirty(swp_pte);
+	if (pte_uffd_wp(pte))
+		swp_pte = pte_swp_mkuffd_wp(swp_pte);
+	set_pte_at(w->mm, addr, ptep, swp_pte);
+	return 1;
+}
+"""
+
+
+def test_the_old_entry_tested_with_the_present_accessor_where_it_can_be_a_swap_entry(tmp_path):
+    # the shape Alistair Popple's "mm/rmap: Fixup copying of soft dirty and uffd ptes"
+    # fixed in migrate_vma_collect_pmd(): a device-private (swap) pte reaches the tests
+    first = _line_of(COLLECT, "if (pte_soft_dirty(pte))")
+    second = _line_of(COLLECT, "if (pte_uffd_wp(pte))")
+    assert _on(tmp_path, _mail(_new_function("mm/migrate.c", COLLECT))) == [
+        ("mm/migrate.c", first, "warning", "high"), ("mm/migrate.c", second, "warning", "high")]
+    # a branch that leaves lets only present ptes through
+    leaves = COLLECT.replace("\t\tif (!is_device_private_entry(entry))\n\t\t\treturn 0;\n",
+                             "\t\treturn 0;\n")
+    assert _on(tmp_path, _mail(_new_function("mm/migrate.c", leaves))) == []

@@ -42,8 +42,9 @@ from datetime import datetime, timezone
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import CallSite, Def, FunctionAnalysis
-from reviewkit.analysis.syntax import call_args, call_name, path_of, root_of, strip, text, walk
+from reviewkit.analysis.function import CallSite, Def, FunctionAnalysis, _leaves
+from reviewkit.analysis.syntax import (call_args, call_name, literals, path_of, root_of,
+                                      strip, text, walk)
 from reviewkit.analysis.vocab import Vocabulary, vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
@@ -293,6 +294,7 @@ def tracking_bit_dropped(ctx: PatchContext):
         added = {ln.new_no for ln in fc.added if ln.new_no is not None}
         seen: set[tuple[int, str]] = set()
         yield from _soft_dirty_form(ctx, fc, f, fa, added, v)
+        yield from _test_form(fc, f, fa, added, v, bits)
         for bit, other in ((SOFT_DIRTY, UFFD_WP), (UFFD_WP, SOFT_DIRTY)):
             tests, bit_sets, _ = bits[bit]
             other_all = bits[other][2]
@@ -480,3 +482,89 @@ def _soft_dirty_form(ctx: PatchContext, fc, f, fa: FunctionAnalysis, added: set[
                   f"use {want}.")
         yield Hit(line=c.line, path=fc.path, function=f.name,
                   args={"func": f.name, "detail": detail}, confidence=Confidence.HIGH)
+
+
+# -- the old entry tested with the accessor of the other form ----------------------------------
+
+def _presence(fa: FunctionAnalysis, cond: Node, p: str, v: Vocabulary) -> bool | None:
+    """True/False when ``cond`` is exactly "``p`` is present" / "``p`` is a swap entry"
+    (pte_present(p), is_swap_pte(p), negated or not); None otherwise."""
+    lits = literals(cond)
+    if len(lits) != 1 or not lits[0].necessary:
+        return None
+    lit = lits[0]
+    name = call_name(strip(lit.node))
+    args = call_args(strip(lit.node)) if name else ()
+    if not args or path_of(args[0]) != p:
+        return None
+    if name in v["present-test"]:
+        return lit.polarity
+    if name in v["swap-test"]:
+        return not lit.polarity
+    return None
+
+
+def _kinds_at(fa: FunctionAnalysis, t: Node, p: str, v: Vocabulary) -> set[bool]:
+    """Whether ``p`` can be present (True) or a swap entry (False) where ``t`` reads it,
+    as the presence tests before it say; empty when nothing says."""
+    for g in fa.guards(t):
+        if g.kind in ("if", "else", "exit"):
+            k = _presence(fa, g.cond, p, v)
+            if k is not None:
+                return {k if g.polarity else not k}
+    kinds: set[bool] = set()
+    later = [d for d in fa.defs_of(p) if d.node.start_byte < t.start_byte]
+    for n in walk(fa.node):
+        if n.type != "if_statement" or n.end_byte > t.start_byte:
+            continue
+        cond = n.child_by_field_name("condition")
+        k = _presence(fa, cond, p, v) if cond is not None else None
+        if k is None or any(d.node.start_byte > n.end_byte for d in later):
+            continue  # not a presence test of the value, or the value changes after it
+        then, alt = n.child_by_field_name("consequence"), n.child_by_field_name("alternative")
+        if then is not None and not _leaves(then):
+            kinds.add(k)
+        if alt is None or not _leaves(alt):
+            kinds.add(not k)
+    return kinds
+
+
+def _test_form(fc, f, fa: FunctionAnalysis, added: set[int], v: Vocabulary, bits):
+    """An added test of the old entry's bit, carried into a rebuilt entry, with the
+    accessor of the form the old entry does not have on some path: pte_soft_dirty() or
+    pte_uffd_wp() of what a "!pte_present()" branch lets through, pte_swp_*() of a
+    present one (Alistair Popple, "mm/rmap: Fixup copying of soft dirty and uffd ptes")."""
+    seen: set[int] = set()
+    for bit in (SOFT_DIRTY, UFFD_WP):
+        tests, bit_sets, _ = bits[bit]
+        for c in fa.calls_to(bit_sets):
+            if not c.args:
+                continue
+            p = path_of(c.args[0])
+            if p is None or not _lands(c, {p}, v) or _rebuild(fa, c, p, v) is None:
+                continue
+            for o in _carried_from(fa, c, tests):
+                t = o.parent.parent if o.parent is not None else None
+                name = call_name(t) if t is not None else None
+                q = path_of(o)
+                if t is None or name is None or q is None or q == p:
+                    continue
+                line = fa.line(t)
+                if line in seen or (line not in added and c.line not in added):
+                    continue
+                if name.startswith("huge"):
+                    continue
+                kinds = _kinds_at(fa, t, q, v)
+                swp_form = "_swp_" in name
+                if (swp_form and True in kinds) or (not swp_form and False in kinds):
+                    seen.add(line)
+                    form = "a present entry" if swp_form else "a swap (non-present) entry"
+                    detail = (f"tests `{q}` with {name}(), the accessor of "
+                              f"{'a swap' if swp_form else 'a present'} entry, but `{q}` can "
+                              f"be {form} here (the presence test before says so): the bit "
+                              f"is read from the wrong place and the state carried into "
+                              f"`{p}` is wrong. Test each form with its own accessor.")
+                    yield Hit(line=line, path=fc.path, function=f.name,
+                              args={"func": f.name, "detail": detail},
+                              confidence=Confidence.MEDIUM if fa.context_unseen(t)
+                              else Confidence.HIGH)
