@@ -25,6 +25,12 @@ Decided from data flow, never from names of the patch's own:
   own receives both the old entry and the new one (the helper may carry it:
   silent, since its body is not in view).
 
+Two more findings on the same carries: a soft-dirty set of the other form than
+the rebuilt value (pte_mksoft_dirty() on what swp_entry_to_pte() made; the
+uffd-wp accessors are mm/uffd-wp-accessor-kind's), and the old entry tested
+with the accessor of a form that a presence test before the carry lets
+through (pte_soft_dirty() after a "!pte_present()" branch that goes on).
+
 Release-aware: uffd-wp bits exist from 5.7 (the kernel the patch applies to
 has them when the patch mentions any of their accessors, or when it is dated
 after their merge and is not a backport to an older stable release);
@@ -508,7 +514,7 @@ def _kinds_at(fa: FunctionAnalysis, t: Node, p: str, v: Vocabulary) -> set[bool]
     """Whether ``p`` can be present (True) or a swap entry (False) where ``t`` reads it,
     as the presence tests before it say; empty when nothing says."""
     for g in fa.guards(t):
-        if g.kind in ("if", "else", "exit"):
+        if g.kind in ("if", "else", "exit", "and", "or", "ternary"):
             k = _presence(fa, g.cond, p, v)
             if k is not None:
                 return {k if g.polarity else not k}
