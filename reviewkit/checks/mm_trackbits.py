@@ -123,10 +123,7 @@ def _exclusive(a: Node, b: Node) -> bool:
         m = m.parent
     if m is None or m.type not in ("if_statement", "conditional_expression"):
         return False
-    if m.type == "if_statement":
-        arms = [m.child_by_field_name("consequence"), m.child_by_field_name("alternative")]
-    else:
-        arms = [m.child_by_field_name("consequence"), m.child_by_field_name("alternative")]
+    arms = [m.child_by_field_name("consequence"), m.child_by_field_name("alternative")]
 
     def arm(x: Node) -> int:
         for i, r in enumerate(arms):
