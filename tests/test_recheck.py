@@ -99,3 +99,48 @@ def test_spin_lock_of_the_lock_a_map_handed_back(tmp_path):
                           "\tspin_lock(ptl);\n\tset_pte_at")
     got = review(tmp_path, text)
     assert got == [("demo_cold_range", _line(text, "\tset_pte_at("), "warning")]
+
+
+# -- mm/fault-install-no-mmu-update ----------------------------------------------------
+
+UPDATE = ("\t\t/* no need to invalidate: a not-present page won't be cached */\n"
+          "\t\tupdate_mmu_cache(vma, vmf->address, vmf->pte);\n")
+
+
+def _finish_fault() -> str:
+    p = linux_tree() / "mm" / "memory.c"
+    if not p.is_file():
+        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/memory.c is missing")
+    src = p.read_text()
+    start = src.index("vm_fault_t finish_fault(struct vm_fault *vmf)\n{")
+    return src[start:src.index("\n}\n", start) + 3]
+
+
+def _review_mmu(tmp_path: Path, text: str):
+    repo = commit_as_added(tmp_path, {"mm/demo.c": text})
+    rep = api.review("HEAD", api.Options(cwd=repo, select=("mm/fault-install-no-mmu-update",)))
+    return [(f.function, f.line, f.severity) for f in rep.findings]
+
+
+def test_real_finish_fault_is_silent(tmp_path):
+    fn = _finish_fault()
+    assert UPDATE in fn
+    assert _review_mmu(tmp_path, fn) == []
+
+
+def test_finish_fault_without_its_update_fires_on_the_install(tmp_path):
+    fn = _finish_fault().replace(UPDATE, "")
+    assert _review_mmu(tmp_path, fn) == [
+        ("finish_fault", _line(fn, "\t\tdo_set_pte(vmf, page, vmf->address);"), "warning")]
+
+
+def test_the_posting_that_lost_it_fires_and_its_fix_does_not(tmp_path):
+    from conftest import REPO
+    buggy = REPO / "corpus" / "buggy" / "finish-fault-drops-update-mmu-cache.eml"
+    fix = REPO / "corpus" / "fix" / "finish-fault-drops-update-mmu-cache.eml"
+    got = api.review(str(buggy), api.Options(select=("mm/fault-install-no-mmu-update",)))
+    assert [(f.path, f.function) for f in got.findings] == [("mm/memory.c", "finish_fault")]
+    line = got.findings[0].line
+    assert line is not None and 3801 - 5 <= line <= 3808 + 5
+    again = api.review(str(fix), api.Options(select=("mm/fault-install-no-mmu-update",)))
+    assert list(again.findings) == []

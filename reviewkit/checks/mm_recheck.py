@@ -136,3 +136,62 @@ def pte_set_without_recheck(ctx: PatchContext):
                                         "lock": lock.name, "lock_line": lock.line},
                                   confidence=Confidence.LOW if fa.context_unseen(c.node)
                                   else None)
+
+
+# -- mm/fault-install-no-mmu-update --------------------------------------------------------
+#
+# A fault path that installs a pte and drops the page-table lock must tell the
+# architecture: update_mmu_cache() (update_mmu_cache_range() from 6.4) after
+# set_pte_at() is what keeps virtually indexed caches and software-loaded TLBs
+# coherent.  When "mm: Cleanup faultaround and finish_fault() codepaths" moved
+# the call out of the install helper, finish_fault() lost it, and ARMv4 VIVT
+# machines saw stale data until "mm: bring back update_mmu_cache() to
+# finish_fault()".
+
+
+def _is_fault_path(fa: FunctionAnalysis) -> bool:
+    return any("vm_fault" in t for t, _ in fa.params + fa.locals)
+
+
+@check("mm/fault-install-no-mmu-update")
+def fault_install_no_mmu_update(ctx: PatchContext):
+    V = vocab()
+    sets = V["pte-install-bare"]
+    updates = V["mmu-cache-update"]
+    unlocks = V.union("pte-unmap", "spin-unlock-plain")
+    for fc, f in ctx.with_post():
+        fa = of(f, mentions=sets)
+        if fa is None or not fa.mentions(unlocks) or not _is_fault_path(fa):
+            continue
+        if not fa.mentions(V["pte-map-lock"]) and not fa.mentions(V["spin-lock-plain"]):
+            continue  # the caller holds the lock and finishes the install
+        changed = {ln.new_no for ln in fc.added}
+        ups = [u.node for u in fa.calls_to(updates)]
+        rels = [r for r in fa.calls_to(unlocks)]
+        for c in fa.calls_to(sets):
+            s0 = fa.cfg_node(c.node)
+            if s0 is None or s0.kind != "simple":
+                continue  # if (ptep_set_access_flags(...)) update_mmu_cache(...)
+
+            def stops(s: Stmt) -> bool:
+                return s.expr is not None and any(inside(u, s.expr) for u in ups)
+
+            def ends(s: Stmt) -> bool:
+                return stops(s) or (s.expr is not None and any(inside(r.node, s.expr)
+                                                               for r in rels))
+
+            hit = None
+            unseen = False  # code the patch does not show between the install and an unlock
+            for s in fa.reachable(c.node, until=ends):
+                unseen = unseen or s.kind in ("unseen", "end")
+                if s.expr is None or stops(s):
+                    continue
+                rel = next((r for r in rels if inside(r.node, s.expr)), None)
+                if rel is not None and hit is None:
+                    hit = rel
+            if hit is None or not (c.line in changed or hit.line in changed):
+                continue
+            yield Hit(line=c.line, path=fc.path, function=f.name,
+                      args={"func": f.name, "install": c.name, "unlock": hit.name,
+                            "unlock_line": hit.line},
+                      confidence=Confidence.LOW if unseen else None)
