@@ -232,3 +232,46 @@ def test_vmas_found_through_the_rmap_are_kept_alive_by_its_lock(tmp_path):
     (tmp_path / "bare").mkdir()
     assert review(tmp_path / "bare", bare) == [("demo_retract", _line(bare, "demo_account(vma)"),
                                                "warning", "high")]
+
+
+RETRY_FAULT = """\
+static int demo_fault_range(struct mm_struct *mm, unsigned long addr, unsigned int flags)
+{
+	struct vm_area_struct *vma;
+	vm_fault_t ret;
+
+retry:
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return -EFAULT;
+	}
+	ret = handle_mm_fault(vma, addr, flags | FAULT_FLAG_ALLOW_RETRY, NULL);
+	if (ret & VM_FAULT_RETRY) {
+		flags |= FAULT_FLAG_TRIED;
+		goto retry;
+	}
+	mmap_read_unlock(mm);
+	return ret & VM_FAULT_ERROR ? -EFAULT : 0;
+}
+"""
+
+
+def test_a_fault_retried_with_a_new_lookup_is_silent(tmp_path):
+    assert review(tmp_path, RETRY_FAULT) == []
+
+
+def test_the_vma_used_after_handle_mm_fault_dropped_the_lock_fires(tmp_path):
+    text = RETRY_FAULT.replace("\t\tflags |= FAULT_FLAG_TRIED;\n",
+                               "\t\tflags |= FAULT_FLAG_TRIED;\n\t\tdemo_count(vma->vm_mm);\n")
+    assert review(tmp_path, text) == [("demo_fault_range", _line(text, "demo_count(vma->vm_mm)"),
+                                       "warning", "high")]
+
+
+def test_retry_nowait_keeps_the_lock(tmp_path):
+    text = RETRY_FAULT.replace("\t\tflags |= FAULT_FLAG_TRIED;\n",
+                               "\t\tflags |= FAULT_FLAG_TRIED;\n\t\tdemo_count(vma->vm_mm);\n"
+                               ).replace("FAULT_FLAG_ALLOW_RETRY", "FAULT_FLAG_ALLOW_RETRY | "
+                                         "FAULT_FLAG_RETRY_NOWAIT")
+    assert review(tmp_path, text) == []

@@ -23,7 +23,8 @@ from tree_sitter import Node
 
 from reviewkit.analysis import of
 from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
-from reviewkit.analysis.syntax import address_of, inside, path_of, strip
+from reviewkit.analysis.syntax import (address_of, assigned_to, identifiers_in, inside,
+                                       literals, path_of, strip, text)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -115,7 +116,7 @@ def vma_used_after_unlock(ctx: PatchContext):
     relocks = V.union("mmap-lock", "rwsem-acquire")
     vma_unlocks = V["vma-read-unlock"]
     for fc, f in ctx.with_post():
-        fa = of(f, mentions=unlocks | vma_unlocks)
+        fa = of(f, mentions=unlocks | vma_unlocks | V["fault-handle"])
         if fa is None:
             continue
         if fa.mentions(V["rmap-lock"]):
@@ -168,6 +169,70 @@ def vma_used_after_unlock(ctx: PatchContext):
                           args={"func": f.name, "vma": vma, "unlock": c.name,
                                 "unlock_line": c.line, "lock": what},
                           confidence=Confidence.LOW if fa.context_unseen(use) else None)
+        # handle_mm_fault() that returned VM_FAULT_RETRY/COMPLETED dropped the lock
+        for h, vma, first in _dropped_branches(fa, V):
+            redefs = [d.node for d in fa.defs_of(vma)
+                      if d.kind in ("init", "assign", "address", "update")]
+
+            def halts(s: Stmt, redefs=redefs) -> bool:
+                where = s.expr
+                return where is not None and any(inside(d, where) for d in redefs + relock)
+
+            uses = _uses(fa, vma)
+            found: list[Node] = []
+            if first.expr is not None and not halts(first):
+                found += [u for u in uses if inside(u, first.expr)]
+            if not halts(first) and first.node is not None:
+                for s in fa.reachable(first.node if first.expr is None else first.expr,
+                                      until=halts):
+                    if s.expr is None or halts(s):
+                        continue
+                    found += [u for u in uses if inside(u, s.expr)]
+            use = min(found, key=lambda u: u.start_byte, default=None)
+            if use is None:
+                continue
+            line = fa.line(use)
+            if line in reported or not (h.line in changed or line in changed):
+                continue
+            reported.add(line)
+            yield Hit(line=line, path=fc.path, function=f.name,
+                      args={"func": f.name, "vma": vma, "unlock": h.name, "unlock_line": h.line,
+                            "lock": "the mmap lock (its result says VM_FAULT_RETRY or "
+                                    "VM_FAULT_COMPLETED)"},
+                      confidence=Confidence.LOW if fa.context_unseen(use) else None)
+
+
+def _dropped_branches(fa: FunctionAnalysis, V) -> list[tuple[CallSite, str, Stmt]]:
+    """(handle_mm_fault() call, its VMA, the first statement of a branch where
+    its result says the mmap lock was dropped: ``if (ret & VM_FAULT_RETRY)``)."""
+    out: list[tuple[CallSite, str, Stmt]] = []
+    if fa.mentions(V["fault-flag-nowait"]):
+        return out  # RETRY_NOWAIT keeps the lock; which faults use it is not followed
+    bits = V["fault-lock-dropped"]
+    for h in fa.calls_to(V["fault-handle"]):
+        result = assigned_to(h.node)
+        vma = path_of(h.arg(0)) if h.args else None
+        if not result or not vma:
+            continue
+        for s in fa.cfg.values():
+            if s.kind != "cond" or s.expr is None or len(s.succ) != 2:
+                continue
+            lits = literals(s.expr)
+            if len(lits) != 1:
+                continue
+            atom = strip(lits[0].node)
+            if atom.type != "binary_expression" or text(atom.child_by_field_name(
+                    "operator")) != "&":
+                continue
+            left, right = atom.child_by_field_name("left"), atom.child_by_field_name("right")
+            if left is None or right is None or path_of(left) != result:
+                continue
+            if not set(identifiers_in(right)) & bits:
+                continue
+            branch = s.succ[0] if lits[0].polarity else s.succ[1]
+            if h.node.start_byte < atom.start_byte:
+                out.append((h, vma, fa.cfg[branch]))
+    return out
 
 
 def _first(fa: FunctionAnalysis, start: Node, uses: list[Node], stops) -> Node | None:
