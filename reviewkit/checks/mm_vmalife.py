@@ -133,72 +133,48 @@ def vma_used_after_unlock(ctx: PatchContext):
         # the code keeps): a path through one holds the lock or not, the graph
         # cannot tell which, so it is not followed past them
         decisions = fa.flag_tests(relock)
+        # where the lock goes: (the call that drops it, the VMA, what it drops,
+        # the statement the unlocked stretch starts at, whether that one counts)
+        drops: list[tuple[CallSite, str, str, Stmt, bool]] = []
         for c in fa.calls_to(unlocks | vma_unlocks):
+            s0 = fa.cfg_node(c.node)
+            if s0 is None:
+                continue
             if c.name in vma_unlocks:
                 p = path_of(c.arg(0)) if c.args else None
-                targets = [p] if p in vmas else []
-                mm = None
-            else:
-                mm = _released_mm(c, V)
-                if mm is None:
-                    continue
-                targets = [v for v in vmas if mm in _mm_of(fa, v, V)]
-            for vma in targets:
-                assert vma is not None
-                redefs = [d.node for d in fa.defs_of(vma)
-                          if d.kind in ("init", "assign", "address", "update")]
-
-                def stops(s: Stmt, redefs=redefs) -> bool:
-                    where = s.expr
-                    if where is None:
-                        return False
-                    if s.kind == "cond" and any(inside(c, where) or inside(where, c) for c in decisions):
-                        return True
-                    return any(inside(d, where) for d in redefs + relock)
-
-                use = _first(fa, c.node, _uses(fa, vma), stops)
-                if use is None:
-                    continue
-                line = fa.line(use)
-                if line in reported or not (c.line in changed or line in changed):
-                    continue
-                reported.add(line)
-                what = (f"the read lock of {vma} itself" if mm is None
-                        else f"the mmap lock of {mm}")
-                yield Hit(line=line, path=fc.path, function=f.name,
-                          args={"func": f.name, "vma": vma, "unlock": c.name,
-                                "unlock_line": c.line, "lock": what},
-                          confidence=Confidence.LOW if fa.context_unseen(use) else None)
-        # handle_mm_fault() that returned VM_FAULT_RETRY/COMPLETED dropped the lock
-        for h, vma, first in _dropped_branches(fa, V):
+                if p in vmas:
+                    drops.append((c, p, f"the read lock of {p} itself", s0, False))
+                continue
+            mm = _released_mm(c, V)
+            if mm is not None:
+                drops += [(c, v, f"the mmap lock of {mm}", s0, False) for v in vmas
+                          if mm in _mm_of(fa, v, V)]
+        drops += [(h, vma, "the mmap lock (its result says VM_FAULT_RETRY or "
+                   "VM_FAULT_COMPLETED)", first, True)
+                  for h, vma, first in _dropped_branches(fa, V)]
+        for c, vma, what, start, counts in drops:
             redefs = [d.node for d in fa.defs_of(vma)
                       if d.kind in ("init", "assign", "address", "update")]
 
-            def halts(s: Stmt, redefs=redefs) -> bool:
+            def stops(s: Stmt, redefs=redefs) -> bool:
                 where = s.expr
-                return where is not None and any(inside(d, where) for d in redefs + relock)
+                if where is None:
+                    return False
+                if s.kind == "cond" and any(inside(d, where) or inside(where, d)
+                                            for d in decisions):
+                    return True
+                return any(inside(d, where) for d in redefs + relock)
 
-            uses = _uses(fa, vma)
-            found: list[Node] = []
-            if first.expr is not None and not halts(first):
-                found += [u for u in uses if inside(u, first.expr)]
-            if not halts(first) and first.node is not None:
-                for s in fa.reachable(first.node if first.expr is None else first.expr,
-                                      until=halts):
-                    if s.expr is None or halts(s):
-                        continue
-                    found += [u for u in uses if inside(u, s.expr)]
-            use = min(found, key=lambda u: u.start_byte, default=None)
+            use = _first(fa, start, counts, _uses(fa, vma), stops)
             if use is None:
                 continue
             line = fa.line(use)
-            if line in reported or not (h.line in changed or line in changed):
+            if line in reported or not (c.line in changed or line in changed):
                 continue
             reported.add(line)
             yield Hit(line=line, path=fc.path, function=f.name,
-                      args={"func": f.name, "vma": vma, "unlock": h.name, "unlock_line": h.line,
-                            "lock": "the mmap lock (its result says VM_FAULT_RETRY or "
-                                    "VM_FAULT_COMPLETED)"},
+                      args={"func": f.name, "vma": vma, "unlock": c.name,
+                            "unlock_line": c.line, "lock": what},
                       confidence=Confidence.LOW if fa.context_unseen(use) else None)
 
 
@@ -235,14 +211,21 @@ def _dropped_branches(fa: FunctionAnalysis, V) -> list[tuple[CallSite, str, Stmt
     return out
 
 
-def _first(fa: FunctionAnalysis, start: Node, uses: list[Node], stops) -> Node | None:
-    """The use reached first: the earliest in the text after ``start``, or
-    (when every use reached is before it: a loop coming round) the earliest."""
+def _first(fa: FunctionAnalysis, start: Stmt, counts: bool, uses: list[Node],
+           stops) -> Node | None:
+    """The use reached first from ``start`` (itself included when ``counts``):
+    the earliest in the text after it, or (when every use reached is before
+    it: a loop coming round) the earliest."""
     found: list[Node] = []
-    for s in fa.reachable(start, until=stops):
-        where = s.expr
-        if where is None or stops(s):
-            continue
-        found.extend(u for u in uses if inside(u, where))
-    after = [u for u in found if u.start_byte > start.end_byte]
+    stmts = [start] if counts else []
+    if not (counts and stops(start)):
+        anchor = start.expr if start.expr is not None else start.node
+        if anchor is not None:
+            stmts += list(fa.reachable(anchor, until=stops))
+    for s in stmts:
+        if s.expr is not None and not stops(s):
+            found.extend(u for u in uses if inside(u, s.expr))
+    if start.node is None:
+        return min(found, key=lambda u: u.start_byte, default=None)
+    after = [u for u in found if u.start_byte > start.node.end_byte or counts]
     return min(after or found, key=lambda u: u.start_byte, default=None)
