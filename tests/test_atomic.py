@@ -13,38 +13,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
-from reviewkit import api
-
-from conftest import commit_as_added
-from test_tree_mode import linux_tree
+from ruletest import line_of, linux_function, review_added
 
 RULE = "mm/sleep-under-spinlock"
 TRYLOCK = "\t\t\tif (!trylock_page(page)) {\n\t\t\t\tput_page(page);\n\t\t\t\tbreak;\n\t\t\t}\n"
 
 
+
+
+
+
+
+
 def review(tmp_path: Path, text: str):
-    repo = commit_as_added(tmp_path, {"mm/demo.c": text})
-    rep = api.review("HEAD", api.Options(cwd=repo, select=(RULE,)))
-    return [(f.function, f.line, f.severity) for f in rep.findings]
-
-
-def _line(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
-
-
-def _function(rel: str, head: str) -> str:
-    p = linux_tree() / rel
-    if not p.is_file():
-        pytest.skip(f"re-run scripts/fetch-linux-source.sh: {rel} is missing")
-    src = p.read_text()
-    start = src.index(head)
-    return src[start:src.index("\n}\n", start) + 3]
+    return review_added(tmp_path, text, RULE)
 
 
 def _cold() -> str:
-    return _function("mm/madvise.c", "static int madvise_cold_or_pageout_pte_range(")
+    return linux_function("mm/madvise.c", "static int madvise_cold_or_pageout_pte_range(")
 
 
 def test_real_cold_pageout_walk_is_silent(tmp_path):
@@ -57,7 +44,7 @@ def test_a_sleeping_page_lock_under_the_pte_lock_fires(tmp_path):
     fn = _cold().replace(TRYLOCK, "\t\t\tlock_page(page);\n")
     got = review(tmp_path, fn)
     assert got == [("madvise_cold_or_pageout_pte_range",
-                    _line(fn, "\t\t\tlock_page(page);\n\t\t\tpte_unmap_unlock("), "warning")]
+                    line_of(fn, "\t\t\tlock_page(page);\n\t\t\tpte_unmap_unlock("), "warning")]
 
 
 def test_renaming_the_locals_changes_nothing(tmp_path):
@@ -66,7 +53,7 @@ def test_renaming_the_locals_changes_nothing(tmp_path):
                      ("madvise_cold_or_pageout_pte_range", "cold_range")):
         fn = re.sub(rf"\b{old}\b", new, fn)
     got = review(tmp_path, fn)
-    assert got == [("cold_range", _line(fn, "\t\t\tlock_page(pg);\n\t\t\tpte_unmap_unlock("),
+    assert got == [("cold_range", line_of(fn, "\t\t\tlock_page(pg);\n\t\t\tpte_unmap_unlock("),
                     "warning")]
 
 
@@ -98,7 +85,7 @@ def test_a_lock_released_inside_a_loop_macro_is_not_held_after_it(tmp_path):
 def test_a_sleep_inside_a_loop_macro_body_fires(tmp_path):
     text = MACRO_LOOP.replace("\t\t\tspin_unlock_irq(&hugetlb_lock);\n",
                               "\t\t\tcond_resched();\n\t\t\tspin_unlock_irq(&hugetlb_lock);\n")
-    assert review(tmp_path, text) == [("demo_offline", _line(text, "\t\t\tcond_resched();"),
+    assert review(tmp_path, text) == [("demo_offline", line_of(text, "\t\t\tcond_resched();"),
                                        "warning")]
 
 
@@ -163,4 +150,4 @@ def test_user_copy_under_a_spinlock_fires(tmp_path):
     text = UACCESS.replace("\tpagefault_disable();\n", "\tspin_lock(&page_lock);\n").replace(
         "\tpagefault_enable();\n", "\tspin_unlock(&page_lock);\n").replace(
         "kmap_atomic(page)", "page_address(page)").replace("\tkunmap_atomic(kaddr);\n", "")
-    assert review(tmp_path, text) == [("demo_copy", _line(text, "copy_from_user"), "warning")]
+    assert review(tmp_path, text) == [("demo_copy", line_of(text, "copy_from_user"), "warning")]

@@ -11,35 +11,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
 from reviewkit import api
 
-from conftest import commit_as_added
-from test_tree_mode import linux_tree
+from ruletest import line_of, linux_function, review_added
 
 RULE = "mm/pte-set-without-recheck"
 RECHECK = ("\tif (unlikely(!pte_same(*vmf->pte, vmf->orig_pte)))\n\t\tgoto out_nomap;\n\n"
            "\tif (unlikely(!folio_test_uptodate(folio))) {")
 
 
+
+
+
+
 def review(tmp_path: Path, text: str):
-    repo = commit_as_added(tmp_path, {"mm/demo.c": text})
-    rep = api.review("HEAD", api.Options(cwd=repo, select=(RULE,)))
-    return [(f.function, f.line, f.severity) for f in rep.findings]
-
-
-def _line(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
+    return review_added(tmp_path, text, RULE)
 
 
 def _do_swap_page() -> str:
-    p = linux_tree() / "mm" / "memory.c"
-    if not p.is_file():
-        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/memory.c is missing")
-    src = p.read_text()
-    start = src.index("vm_fault_t do_swap_page(struct vm_fault *vmf)\n{")
-    return src[start:src.index("\n}\n", start) + 3]
+    return linux_function("mm/memory.c", "vm_fault_t do_swap_page(struct vm_fault *vmf)\n{")
 
 
 def test_real_do_swap_page_is_silent(tmp_path):
@@ -51,7 +42,7 @@ def test_real_do_swap_page_is_silent(tmp_path):
 def test_without_the_recheck_the_install_fires(tmp_path):
     fn = _do_swap_page().replace(RECHECK, "\tif (unlikely(!folio_test_uptodate(folio))) {")
     got = review(tmp_path, fn)
-    assert got == [("do_swap_page", _line(fn, "\tset_pte_at(vma->vm_mm, vmf->address, vmf->pte"),
+    assert got == [("do_swap_page", line_of(fn, "\tset_pte_at(vma->vm_mm, vmf->address, vmf->pte"),
                     "warning")]
 
 
@@ -61,7 +52,7 @@ def test_renaming_the_locals_changes_nothing(tmp_path):
     fn = re.sub(r"\bvma\b", "area", fn)
     fn = fn.replace("do_swap_page", "swapin_fault")
     got = review(tmp_path, fn)
-    assert got == [("swapin_fault", _line(fn, "\tset_pte_at(area->vm_mm, fault->address"),
+    assert got == [("swapin_fault", line_of(fn, "\tset_pte_at(area->vm_mm, fault->address"),
                     "warning")]
 
 
@@ -84,7 +75,7 @@ static int demo_cold_range(struct mm_struct *mm, pmd_t *pmd, unsigned long addr)
 
 def test_a_value_read_before_the_lock_was_dropped_is_a_snapshot(tmp_path):
     got = review(tmp_path, RELOCK)
-    assert got == [("demo_cold_range", _line(RELOCK, "\tset_pte_at("), "warning")]
+    assert got == [("demo_cold_range", line_of(RELOCK, "\tset_pte_at("), "warning")]
 
 
 def test_read_again_under_the_new_lock_is_silent(tmp_path):
@@ -98,7 +89,7 @@ def test_spin_lock_of_the_lock_a_map_handed_back(tmp_path):
     text = RELOCK.replace("\tpte = pte_offset_map_lock(mm, pmd, addr, &ptl);\n\tset_pte_at",
                           "\tspin_lock(ptl);\n\tset_pte_at")
     got = review(tmp_path, text)
-    assert got == [("demo_cold_range", _line(text, "\tset_pte_at("), "warning")]
+    assert got == [("demo_cold_range", line_of(text, "\tset_pte_at("), "warning")]
 
 
 # -- mm/fault-install-no-mmu-update ----------------------------------------------------
@@ -108,18 +99,11 @@ UPDATE = ("\t\t/* no need to invalidate: a not-present page won't be cached */\n
 
 
 def _finish_fault() -> str:
-    p = linux_tree() / "mm" / "memory.c"
-    if not p.is_file():
-        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/memory.c is missing")
-    src = p.read_text()
-    start = src.index("vm_fault_t finish_fault(struct vm_fault *vmf)\n{")
-    return src[start:src.index("\n}\n", start) + 3]
+    return linux_function("mm/memory.c", "vm_fault_t finish_fault(struct vm_fault *vmf)\n{")
 
 
 def _review_mmu(tmp_path: Path, text: str):
-    repo = commit_as_added(tmp_path, {"mm/demo.c": text})
-    rep = api.review("HEAD", api.Options(cwd=repo, select=("mm/fault-install-no-mmu-update",)))
-    return [(f.function, f.line, f.severity) for f in rep.findings]
+    return review_added(tmp_path, text, "mm/fault-install-no-mmu-update")
 
 
 def test_real_finish_fault_is_silent(tmp_path):
@@ -131,7 +115,7 @@ def test_real_finish_fault_is_silent(tmp_path):
 def test_finish_fault_without_its_update_fires_on_the_install(tmp_path):
     fn = _finish_fault().replace(UPDATE, "")
     assert _review_mmu(tmp_path, fn) == [
-        ("finish_fault", _line(fn, "\t\tdo_set_pte(vmf, page, vmf->address);"), "warning")]
+        ("finish_fault", line_of(fn, "\t\tdo_set_pte(vmf, page, vmf->address);"), "warning")]
 
 
 def test_the_posting_that_lost_it_fires_and_its_fix_does_not(tmp_path):

@@ -11,34 +11,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 
-from reviewkit import api
-
-from conftest import commit_as_added
-from test_tree_mode import linux_tree
+from ruletest import line_of, linux_function, review_added
 
 RULE = "mm/vma-used-after-mmap-unlock"
 
 
+
+
+
+
 def review(tmp_path: Path, text: str, rel: str = "mm/demo.c"):
-    repo = commit_as_added(tmp_path, {rel: text})
-    rep = api.review("HEAD", api.Options(cwd=repo, select=(RULE,)))
-    return [(f.function, f.line, f.severity, f.confidence) for f in rep.findings]
-
-
-def _line(text: str, needle: str) -> int:
-    return text[:text.index(needle)].count("\n") + 1
+    return review_added(tmp_path, text, RULE, rel, confidence=True)
 
 
 def _madvise_remove() -> str:
-    p = linux_tree() / "mm" / "madvise.c"
-    if not p.is_file():
-        pytest.skip("re-run scripts/fetch-linux-source.sh: mm/madvise.c is missing")
-    src = p.read_text()
-    start = src.index("static long madvise_remove(")
-    end = src.index("\n}\n", start) + 3
-    return src[start:end]
+    return linux_function("mm/madvise.c", "static long madvise_remove(")
 
 
 def test_real_madvise_remove_is_silent(tmp_path):
@@ -59,7 +47,7 @@ def _offset_after_unlock(fn: str) -> str:
 def test_real_madvise_remove_reading_the_vma_after_the_unlock_fires(tmp_path):
     text = _offset_after_unlock(_madvise_remove())
     got = review(tmp_path, text)
-    assert got == [("madvise_remove", _line(text, "\toffset = (loff_t)(start - vma"),
+    assert got == [("madvise_remove", line_of(text, "\toffset = (loff_t)(start - vma"),
                     "warning", "high")]
 
 
@@ -69,7 +57,7 @@ def test_renaming_the_locals_changes_nothing(tmp_path):
     renamed = re.sub(r"\bmm\b", "owner", renamed)
     renamed = renamed.replace("madvise_remove", "punch_range")
     got = review(tmp_path, renamed)
-    assert got == [("punch_range", _line(renamed, "\toffset = (loff_t)(start - area"),
+    assert got == [("punch_range", line_of(renamed, "\toffset = (loff_t)(start - area"),
                     "warning", "high")]
 
 
@@ -95,7 +83,7 @@ static int demo_sync(struct mm_struct *mm, unsigned long start)
 
 def test_before_5_8_the_mmap_sem_rwsem_is_the_mmap_lock(tmp_path):
     got = review(tmp_path, OLD_RWSEM)
-    assert got == [("demo_sync", _line(OLD_RWSEM, "if (vma->vm_flags"), "warning", "high")]
+    assert got == [("demo_sync", line_of(OLD_RWSEM, "if (vma->vm_flags"), "warning", "high")]
 
 
 def test_another_rwsem_is_not_the_mmap_lock(tmp_path):
@@ -156,7 +144,7 @@ def test_unlock_then_retry_with_a_new_lookup_is_silent(tmp_path):
 def test_unlock_then_use_on_the_retry_path_fires(tmp_path):
     text = RETRY.replace("\t\tdemo_wait(addr);\n", "\t\tdemo_wait(vma->vm_start);\n")
     got = review(tmp_path, text)
-    assert got == [("demo_fault_in", _line(text, "demo_wait(vma->vm_start)"), "warning", "high")]
+    assert got == [("demo_fault_in", line_of(text, "demo_wait(vma->vm_start)"), "warning", "high")]
 
 
 FLAGGED = """\
@@ -200,7 +188,7 @@ def test_a_relock_under_a_locked_flag_ends_the_path(tmp_path):
 
 def test_a_use_before_the_flag_is_tested_still_fires(tmp_path):
     text = FLAGGED.replace("\t\t\tfput(file);\n", "\t\t\tfput(file);\n\t\t\tdemo_account(vma);\n")
-    assert review(tmp_path, text) == [("demo_collapse", _line(text, "demo_account(vma)"),
+    assert review(tmp_path, text) == [("demo_collapse", line_of(text, "demo_account(vma)"),
                                        "warning", "high")]
 
 
@@ -230,7 +218,7 @@ def test_vmas_found_through_the_rmap_are_kept_alive_by_its_lock(tmp_path):
     bare = RMAP.replace("\ti_mmap_lock_write(mapping);\n", "").replace(
         "\ti_mmap_unlock_write(mapping);\n", "")
     (tmp_path / "bare").mkdir()
-    assert review(tmp_path / "bare", bare) == [("demo_retract", _line(bare, "demo_account(vma)"),
+    assert review(tmp_path / "bare", bare) == [("demo_retract", line_of(bare, "demo_account(vma)"),
                                                "warning", "high")]
 
 
@@ -265,7 +253,7 @@ def test_a_fault_retried_with_a_new_lookup_is_silent(tmp_path):
 def test_the_vma_used_after_handle_mm_fault_dropped_the_lock_fires(tmp_path):
     text = RETRY_FAULT.replace("\t\tflags |= FAULT_FLAG_TRIED;\n",
                                "\t\tflags |= FAULT_FLAG_TRIED;\n\t\tdemo_count(vma->vm_mm);\n")
-    assert review(tmp_path, text) == [("demo_fault_range", _line(text, "demo_count(vma->vm_mm)"),
+    assert review(tmp_path, text) == [("demo_fault_range", line_of(text, "demo_count(vma->vm_mm)"),
                                        "warning", "high")]
 
 
