@@ -244,7 +244,9 @@ def pte_set_by_store(ctx: PatchContext):
     for fc, f in ctx.with_post():
         if "*" not in "".join(ln.text for ln in fc.added):
             continue
-        fa = of(f)
+        # a pointer it reports is declared with an entry type here, or made by a
+        # page-table pointer call here: a function that names neither is not parsed
+        fa = of(f, mentions=v["pt-pointer"] | v["entry-type"])
         if fa is None:
             continue
         changed = {ln.new_no for ln in fc.added}
