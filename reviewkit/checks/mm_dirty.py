@@ -332,9 +332,8 @@ def soft_dirty_test_inverted(ctx: PatchContext):
         seen: set[int] = set()
         if post is None:
             continue
-        for n in post._all:
-            if n.type != "binary_expression" or \
-                    text(n.child_by_field_name("operator")) not in _LOGICAL:
+        for n in post.nodes_of("binary_expression"):
+            if text(n.child_by_field_name("operator")) not in _LOGICAL:
                 continue
             # the outermost logical expression only
             up = n.parent

@@ -251,8 +251,8 @@ def pte_set_by_store(ctx: PatchContext):
             continue
         changed = {ln.new_no for ln in fc.added}
         img = next((x.post for x in ctx.files if x.path == fc.path), None)
-        for n in walk(fa.body) if fa.body is not None else ():
-            if n.type != "assignment_expression" or fa.line(n) not in changed:
+        for n in fa.nodes_of("assignment_expression", body=True):
+            if fa.line(n) not in changed:
                 continue
             if text(n.child_by_field_name("operator")) != "=":
                 continue

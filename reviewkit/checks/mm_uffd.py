@@ -100,7 +100,7 @@ class _Copy:
         for _, lp in self.lookups:
             if lp:
                 self.vmas.add(lp)
-        for n in walk(fa.node):
+        for n in fa.nodes_of("field_expression"):
             if n.type == "field_expression":
                 fp = path_of(n)
                 base = _field_base(fp, _OWNER) or _field_base(fp, _FLAGS)
@@ -108,7 +108,7 @@ class _Copy:
                     self.vmas.add(base)
         # tables entries are read from: *P, ptep_get(P)
         self.read: set[str] = set()
-        for n in walk(fa.node):
+        for n in fa.nodes_of("pointer_expression"):
             if n.type == "pointer_expression" and text(n.child_by_field_name("operator")) == "*":
                 parent = n.parent
                 if parent is not None and parent.type == "assignment_expression" and \
@@ -747,8 +747,8 @@ def marker_falls_into_present(ctx: PatchContext):
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
-        for m in walk(fa.node):
-            if m.type != "if_statement" or m.child_by_field_name("alternative") is not None:
+        for m in fa.nodes_of("if_statement"):
+            if m.child_by_field_name("alternative") is not None:
                 continue
             cond, then = m.child_by_field_name("condition"), m.child_by_field_name("consequence")
             if cond is None or then is None or _leaves(then):
