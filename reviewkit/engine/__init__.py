@@ -230,11 +230,15 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
         all_files = changes_of(p)
         mode_p = "tree" if p.index in tree_patches else "diff-only"
         tokens = prefilter.Tokens()
+        applying: dict[tuple, list[FileChange]] = {}  # the files of each set of globs
         for rule in patch_rules:
-            files = [fc for fc in all_files if rule.applies_to(fc.path)]
+            where = (rule.paths, rule.excluded)
+            files = applying.get(where)
+            if files is None:
+                files = applying[where] = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
                 continue
-            if prefilter.skip(needs, rule.id, files, tokens):
+            if needs and prefilter.skip(needs, rule.id, files, tokens):
                 continue
             ctx = PatchContext(series=series, patch=p, mode=mode_p, files=tuple(files))
             try:

@@ -64,6 +64,7 @@ class Tokens:
 
     def __init__(self) -> None:
         self._of: dict[int, frozenset[str]] = {}
+        self._union: dict[tuple[int, ...], frozenset[str]] = {}
 
     def of(self, fc) -> frozenset[str]:
         got = self._of.get(id(fc))
@@ -79,7 +80,11 @@ class Tokens:
         return got
 
     def any_of(self, files: Iterable, names: frozenset[str]) -> bool:
-        return any(not names.isdisjoint(self.of(fc)) for fc in files)
+        key = tuple(id(fc) for fc in files)
+        got = self._union.get(key)
+        if got is None:
+            got = self._union[key] = frozenset().union(*(self.of(fc) for fc in files))
+        return not names.isdisjoint(got)
 
 
 def skip(needs: Mapping[str, frozenset[str]] | None, rule_id: str, files, tokens: Tokens) -> bool:
