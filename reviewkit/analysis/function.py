@@ -136,6 +136,43 @@ class FunctionAnalysis:
     def _all(self) -> list[Node]:
         return list(walk(self.node))
 
+    @cached_property
+    def _by_type(self) -> dict[str, list[int]]:
+        """node type -> where its nodes stand in ``_all`` (source order)."""
+        out: dict[str, list[int]] = {}
+        for i, n in enumerate(self._all):
+            out.setdefault(n.type, []).append(i)
+        return out
+
+    @cached_property
+    def _body_span(self) -> tuple[int, int]:
+        """The slice of ``_all`` that is the body and what it holds (a pre-order walk
+        keeps a subtree together)."""
+        body = self.body
+        nodes = self._all
+        if body is None:
+            return 0, 0
+        lo = next((i for i, n in enumerate(nodes) if n == body), None)
+        if lo is None:
+            return 0, 0
+        nxt = body.next_sibling
+        hi = len(nodes) if nxt is None else next(
+            (i for i in range(lo + 1, len(nodes)) if nodes[i] == nxt), len(nodes))
+        return lo, hi
+
+    def nodes_of(self, *types: str, body: bool = False) -> list[Node]:
+        """Every node of these types in the function (with ``body``, in its body), in
+        source order — what filtering ``walk()`` of the function (or of its body)
+        gives, read from an index built once."""
+        index = self._by_type
+        at = index.get(types[0], []) if len(types) == 1 else sorted(
+            i for t in types for i in index.get(t, ()))
+        nodes = self._all
+        if body:
+            lo, hi = self._body_span
+            return [nodes[i] for i in at if lo <= i < hi]
+        return [nodes[i] for i in at]
+
     # -- declarations ------------------------------------------------------------------
 
     @cached_property
@@ -172,9 +209,8 @@ class FunctionAnalysis:
         out: list[tuple[str, str]] = []
         if self.body is None:
             return ()
-        for n in walk(self.body):
-            if n.type == "declaration":
-                out.extend(_declared(n))
+        for n in self.nodes_of("declaration", body=True):
+            out.extend(_declared(n))
         return tuple(out)
 
     def type_of(self, name: str) -> str | None:
@@ -198,11 +234,10 @@ class FunctionAnalysis:
     @cached_property
     def calls(self) -> tuple[CallSite, ...]:
         out = []
-        for n in self._all:
-            if n.type == "call_expression":
-                name = call_name(n)
-                if name is not None:
-                    out.append(CallSite(name=name, node=n, args=call_args(n), line=self.line(n)))
+        for n in self.nodes_of("call_expression"):
+            name = call_name(n)
+            if name is not None:
+                out.append(CallSite(name=name, node=n, args=call_args(n), line=self.line(n)))
         return tuple(out)
 
     @cached_property
@@ -397,7 +432,8 @@ class FunctionAnalysis:
         if plist is not None:
             for _, name in self.params:
                 add(Def(name, None, plist, self.line(plist), "param"))
-        for n in self._all:
+        for n in self.nodes_of("init_declarator", "declaration", "assignment_expression",
+                               "update_expression", "call_expression"):
             t = n.type
             if t == "init_declarator":
                 ident = _declarator_ident(n.child_by_field_name("declarator"))
@@ -441,9 +477,7 @@ class FunctionAnalysis:
     @cached_property
     def _uses(self) -> dict[str, list[Node]]:
         out: dict[str, list[Node]] = {}
-        for n in self._all:
-            if n.type not in ("identifier", "field_expression"):
-                continue
+        for n in self.nodes_of("identifier", "field_expression"):
             parent = n.parent
             if parent is not None:
                 if parent.type == "field_expression" and parent.child_by_field_name("field") == n:
@@ -761,7 +795,7 @@ class _CFG:
         body = self.fa.body
         if body is None:
             return self.stmts
-        for n in walk(body):
+        for n in self.fa.nodes_of("labeled_statement", body=True):
             if n.type == "labeled_statement":
                 lab = n.child_by_field_name("label")
                 if lab is not None:

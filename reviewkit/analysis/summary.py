@@ -102,7 +102,7 @@ class Summaries:
         if stop is None:
             from reviewkit.analysis.vocab import vocab
 
-            stop = frozenset(e.name for e in vocab().entries())
+            stop = vocab().names
         # kernel API is known by its vocabulary category, not by its implementation:
         # a summary does not descend into it
         self.stop = stop

@@ -80,6 +80,11 @@ class Vocabulary:
     def is_api(self, name: str) -> bool:
         return name in self._all
 
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name of every category."""
+        return self._all
+
     def category_of(self, name: str) -> tuple[str, ...]:
         return tuple(c for c, names in self._by_cat.items() if name in names)
 

@@ -51,7 +51,7 @@ _LOOPS = ("while_statement", "for_statement", "do_statement")
 def _loops(fa: FunctionAnalysis) -> list[Node]:
     if fa.body is None:
         return []
-    return [n for n in walk(fa.body) if n.type in _LOOPS]
+    return fa.nodes_of(*_LOOPS, body=True)
 
 
 def _inside(node: Node, outer: Node) -> bool:

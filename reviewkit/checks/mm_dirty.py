@@ -244,7 +244,9 @@ def mkdirty_for_soft_dirty(ctx: PatchContext):
     V = vocab()
     mkdirty, tests, sets = V["entry-mkdirty"], V["soft-dirty-test"], V["soft-dirty-set"]
     for f, fc in _changes(ctx):
-        post = of(fc.post)
+        if fc.post is None or not fc.post.mentions(tests):
+            continue  # the soft-dirty test it reports is read in this function
+        post = of(fc.post, mentions=mkdirty)
         if post is None:
             continue
         for c in _on(post, mkdirty, _new_lines(fc)):
@@ -330,9 +332,8 @@ def soft_dirty_test_inverted(ctx: PatchContext):
         seen: set[int] = set()
         if post is None:
             continue
-        for n in post._all:
-            if n.type != "binary_expression" or \
-                    text(n.child_by_field_name("operator")) not in _LOGICAL:
+        for n in post.nodes_of("binary_expression"):
+            if text(n.child_by_field_name("operator")) not in _LOGICAL:
                 continue
             # the outermost logical expression only
             up = n.parent

@@ -300,9 +300,16 @@ class _Changed:
         return bool(lines & self.added) or bool(self.removed_calls & removed_api)
 
 
-def _changed(ctx: PatchContext) -> Iterator[_Changed]:
+def _changed(ctx: PatchContext, *needs) -> Iterator[_Changed]:
+    """The changed functions, each with what the patch did to it.  ``needs``: sets
+    of names the function must mention one of (each), or functions of the file's
+    image giving such a set (None: no condition); the others are never parsed."""
     v = vocab()
     for fc, f in ctx.with_post():
+        img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
+        if any(names is not None and not f.mentions(names)
+               for need in needs for names in [need(img) if callable(need) else need]):
+            continue
         fa = of(f)
         if fa is None:
             continue
@@ -314,9 +321,19 @@ def _changed(ctx: PatchContext) -> Iterator[_Changed]:
             removed = {c.name for c in pre.calls if c.line in gone and v.is_api(c.name)}
         if not added and not removed:
             continue
-        img = next((fch.post for fch in ctx.files if fch.path == fc.path), None)
         summaries = img.summaries if img is not None else None
         yield _Changed(fc, fa, added, removed, _Facts(fa, summaries))
+
+
+def _writers(img) -> frozenset[str] | None:
+    """What a function that writes a page's contents calls: a writer of the
+    vocabulary, or (diff-only) a helper the file's image defines, which may be one;
+    across files (tree mode) any name may be one."""
+    if img is None or img.world is not None:
+        return None
+    v = vocab()
+    return v.union("kernel-write", "page-write-unflushed", "page-fill", "page-alloc-zeroed") | {
+        g.name for g in img.functions}
 
 
 def _confidence(fa: FunctionAnalysis, *nodes: Node) -> Confidence | None:
@@ -331,7 +348,8 @@ def _confidence(fa: FunctionAnalysis, *nodes: Node) -> Confidence | None:
 def fill_no_flush_dcache(ctx: PatchContext):
     v = vocab()
     flush = v["flush-dcache"]
-    for ch in _changed(ctx):
+    # a write it reports calls a raw writer itself (a helper's write flushes)
+    for ch in _changed(ctx, v.union("kernel-write", "page-write-unflushed")):
         fa, facts = ch.fa, ch.facts
         reported: set[int] = set()
         for w in _writes(fa, facts.summaries):
@@ -367,7 +385,7 @@ def fill_no_flush_dcache(ctx: PatchContext):
 def fill_mapped_before_uptodate(ctx: PatchContext):
     v = vocab()
     uptodate = v["mark-uptodate"]
-    for ch in _changed(ctx):
+    for ch in _changed(ctx, _writers):
         fa, facts = ch.fa, ch.facts
         reported: set[int] = set()
         for w in _writes(fa, facts.summaries):
@@ -425,7 +443,7 @@ def _zeroing_flag(call: CallSite) -> bool:
 def fill_maps_unwritten_page(ctx: PatchContext):
     v = vocab()
     writers = v.union("kernel-map", "kernel-write", "page-write-unflushed", "page-fill")
-    for ch in _changed(ctx):
+    for ch in _changed(ctx, v["page-alloc-user"]):
         fa, facts = ch.fa, ch.facts
         for alloc in fa.calls_to(v["page-alloc-user"]):
             page = assigned_to(alloc.node)
@@ -588,7 +606,9 @@ def fill_install_no_isize_recheck(ctx: PatchContext):
     ptlocks = v["pt-lock"]
     unlocks = v["unlock"]
     huge = v["hugetlb-entry-set"]
-    for ch in _changed(ctx):
+    # the lock it reports and the page-cache evidence are this function's calls
+    for ch in _changed(ctx, ptlocks, v.union("pagecache-lookup-locked", "pagecache-add",
+                                             "pagecache-test")):
         fa, facts = ch.fa, ch.facts
         locks = fa.calls_to(ptlocks)
         if not locks:
@@ -668,7 +688,7 @@ def _dirty_entry(fa: FunctionAnalysis, install: Node) -> bool:
 def fill_cache_page_left_clean(ctx: PatchContext):
     v = vocab()
     dirty = v.union("dirty-page", "dirty-release")
-    for ch in _changed(ctx):
+    for ch in _changed(ctx, v["pagecache-add"], _writers):
         fa, facts = ch.fa, ch.facts
         reported: set[int] = set()
         for w in _writes(fa, facts.summaries):

@@ -244,13 +244,15 @@ def pte_set_by_store(ctx: PatchContext):
     for fc, f in ctx.with_post():
         if "*" not in "".join(ln.text for ln in fc.added):
             continue
-        fa = of(f)
+        # a pointer it reports is declared with an entry type here, or made by a
+        # page-table pointer call here: a function that names neither is not parsed
+        fa = of(f, mentions=v["pt-pointer"] | v["entry-type"])
         if fa is None:
             continue
         changed = {ln.new_no for ln in fc.added}
         img = next((x.post for x in ctx.files if x.path == fc.path), None)
-        for n in walk(fa.body) if fa.body is not None else ():
-            if n.type != "assignment_expression" or fa.line(n) not in changed:
+        for n in fa.nodes_of("assignment_expression", body=True):
+            if fa.line(n) not in changed:
                 continue
             if text(n.child_by_field_name("operator")) != "=":
                 continue

@@ -100,7 +100,7 @@ class _Copy:
         for _, lp in self.lookups:
             if lp:
                 self.vmas.add(lp)
-        for n in walk(fa.node):
+        for n in fa.nodes_of("field_expression"):
             if n.type == "field_expression":
                 fp = path_of(n)
                 base = _field_base(fp, _OWNER) or _field_base(fp, _FLAGS)
@@ -108,7 +108,7 @@ class _Copy:
                     self.vmas.add(base)
         # tables entries are read from: *P, ptep_get(P)
         self.read: set[str] = set()
-        for n in walk(fa.node):
+        for n in fa.nodes_of("pointer_expression"):
             if n.type == "pointer_expression" and text(n.child_by_field_name("operator")) == "*":
                 parent = n.parent
                 if parent is not None and parent.type == "assignment_expression" and \
@@ -210,8 +210,9 @@ def _decisions(fa: FunctionAnalysis):
 def _fork_copies(ctx: PatchContext):
     """The changed functions that copy entries into a child and decide its
     uffd-wp bit somewhere: (change, function, model, decisions, copy roles)."""
+    clears = vocab()["uffd-wp-clear"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=clears)  # a decision is a clear made here
         if fa is None:
             continue
         decisions = list(_decisions(fa))
@@ -435,7 +436,7 @@ def uffd_wp_accessor_kind(ctx: PatchContext):
     v = vocab()
     present, swap = v["uffd-wp-present"], v["uffd-wp-swap"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=present | swap)
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
@@ -510,7 +511,7 @@ def zap_marker_lost(ctx: PatchContext):
         touched = _touched(fchange.diff)
         for fc in fchange.functions:
             f = fc.post
-            fa = of(f)
+            fa = of(f, mentions=clears)  # every finding is at a clear
             if f is None or fa is None:
                 continue
             types = {z for t, _ in fa.params + fa.locals for z in _ZAP_TYPES if _typed(t, z)}
@@ -626,7 +627,7 @@ def _new_marker_kinds(ctx: PatchContext) -> dict[str, tuple[str, int]]:
                     defined.add(words[1])
     out: dict[str, tuple[str, int]] = {}
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=v["marker-make"])
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
@@ -742,12 +743,12 @@ def marker_falls_into_present(ctx: PatchContext):
     markers = v.union("marker-test", "marker-kind-test")
     nones, present = v["none-test"], v["present-entry-op"]
     for fc, f in ctx.with_post():
-        fa = of(f)
+        fa = of(f, mentions=markers)  # the marker test is one of this function's
         if fa is None:
             continue
         added = {ln.new_no for ln in fc.added}
-        for m in walk(fa.node):
-            if m.type != "if_statement" or m.child_by_field_name("alternative") is not None:
+        for m in fa.nodes_of("if_statement"):
+            if m.child_by_field_name("alternative") is not None:
                 continue
             cond, then = m.child_by_field_name("condition"), m.child_by_field_name("consequence")
             if cond is None or then is None or _leaves(then):

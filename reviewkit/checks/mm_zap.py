@@ -86,8 +86,8 @@ def details_deref_unchecked(ctx: PatchContext):
             if not names:
                 continue
             added = {ln.new_no for ln in fc.added}
-            for n in fa._all:
-                if n.type != "field_expression" or fa.line(n) not in added:
+            for n in fa.nodes_of("field_expression"):
+                if fa.line(n) not in added:
                     continue
                 op = n.child_by_field_name("operator")
                 base = path_of(n.child_by_field_name("argument"))
@@ -111,8 +111,8 @@ def details_presence_as_policy(ctx: PatchContext):
         if not names:
             continue
         added = {ln.new_no for ln in fc.added}
-        for n in fa._all:
-            if n.type != "if_statement" or fa.line(n) not in added:
+        for n in fa.nodes_of("if_statement"):
+            if fa.line(n) not in added:
                 continue
             cond, then = n.child_by_field_name("condition"), n.child_by_field_name(
                 "consequence")
@@ -220,7 +220,7 @@ def single_user_field(ctx: SeriesContext):
                 fa = of(f, mentions=users)
                 if fa is None:
                     continue
-                for n in fa._all:
+                for n in fa.nodes_of("field_expression"):
                     if n.type == "field_expression":
                         member = n.child_by_field_name("field")
                         if member is not None and text(member) in users:

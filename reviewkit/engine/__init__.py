@@ -14,6 +14,7 @@ from typing import Iterable
 from reviewkit.engine.cfunc import code
 from reviewkit.engine.context import (Earlier, FileChange, PatchContext, SeriesContext, diff_only_changes,
                                       lower, tree_changes)
+from reviewkit.engine import prefilter
 from reviewkit.engine.manifest import Rule, load_manifests
 from reviewkit.engine.registry import Hit, registered
 from reviewkit.model import Patch, Series
@@ -28,6 +29,8 @@ class RuleSetError(ValueError):
 class RuleSet:
     rules: tuple[Rule, ...]
     checks: dict
+    # rule id -> the names a patch's text must hold for the rule to run (needs-any)
+    needs: dict = field(default_factory=dict)
 
     def get(self, rule_id: str) -> Rule | None:
         for r in self.rules:
@@ -48,7 +51,11 @@ def build_ruleset(rules: list[Rule], checks: dict) -> RuleSet:
         raise RuleSetError(
             f"check function(s) without a 'check: python' manifest: {', '.join(orphans)}"
             + (" (declarative manifests take no code)" if extra else ""))
-    return RuleSet(rules=tuple(rules), checks=checks)
+    try:
+        needs = prefilter.resolve(rules)
+    except prefilter.PrefilterError as exc:
+        raise RuleSetError(str(exc)) from None
+    return RuleSet(rules=tuple(rules), checks=checks, needs=needs)
 
 
 @lru_cache(maxsize=4)
@@ -214,14 +221,24 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
     by_index = {p.index: p for p in series.patches}
     findings: list[Finding] = []
     patch_rules = [r for r in rules if r.scope != "series"]
+    # with a cross-file index a rule may read any file: no prefilter holds
+    needs = ruleset.needs if prefilter.enabled() and (
+        images is None or images.cross is None) else None
     # patch by patch: a patch's context is built once, used by every rule, then dropped,
     # so a long series never holds every function of every patch at once
     for p in series.patches:
         all_files = changes_of(p)
         mode_p = "tree" if p.index in tree_patches else "diff-only"
+        tokens = prefilter.Tokens()
+        applying: dict[tuple, list[FileChange]] = {}  # the files of each set of globs
         for rule in patch_rules:
-            files = [fc for fc in all_files if rule.applies_to(fc.path)]
+            where = (rule.paths, rule.excluded)
+            files = applying.get(where)
+            if files is None:
+                files = applying[where] = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
+                continue
+            if needs and prefilter.skip(needs, rule.id, files, tokens):
                 continue
             ctx = PatchContext(series=series, patch=p, mode=mode_p, files=tuple(files))
             try:

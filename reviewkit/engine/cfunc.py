@@ -198,6 +198,27 @@ def _vars_of(decl, src: bytes) -> list[Var]:
     return out
 
 
+class _Parse:
+    """What a function's parse gives, as (params, locals, calls, syntax): the syntax
+    tree at once, the parameters, locals and calls (a query over the tree) only
+    when one of them is first asked for — the analysis layer reads the tree."""
+
+    __slots__ = ("_syntax", "_rest", "_more")
+
+    def __init__(self, syntax: tuple | None, more) -> None:
+        self._syntax = syntax
+        self._rest: tuple | None = None
+        self._more = more
+
+    def __getitem__(self, i: int):
+        if i == 3:
+            return self._syntax
+        if self._rest is None:
+            self._rest = self._more()
+            self._more = None
+        return self._rest[i]
+
+
 class _LazyFunction(Function):
     """A Function whose parse — parameters, locals, calls, syntax tree — is done the
     first time one of them is asked for: most functions an image holds are never
@@ -261,7 +282,7 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
         return None
     start, end = node.start_point[0] + first, node.end_point[0] + first
 
-    def build():
+    def declared_and_called():
         from tree_sitter import QueryCursor
 
         params: list[Var] = []
@@ -281,8 +302,10 @@ def _function_from_node(node, src: bytes, line_texts: list[str], first: int,
                               for a in args.named_children if a.type != "comment")
             calls.append(Call(name=_node_text(fn, src), line=call.start_point[0] + first,
                               args=arg_texts, text=" ".join(_node_text(call, src).split())))
-        return (tuple(params), tuple(locals_), tuple(sorted(calls, key=lambda c: c.line)),
-                (node, first, frozenset(), tree))
+        return tuple(params), tuple(locals_), tuple(sorted(calls, key=lambda c: c.line))
+
+    def build():
+        return _Parse((node, first, frozenset(), tree), declared_and_called)
 
     f = lazy_function(build, name=name, start=start, end=end,
                       lines=tuple((i, line_texts[i - first]) for i in range(start, end + 1)
@@ -975,5 +998,9 @@ def _reconstruct(p: _Partial, runs: list[_Run], known: dict[int, str], lo: int, 
     if parsed is None or parsed.syntax is None:
         return (), (), (), None
     node, base, _, tree = parsed.syntax
-    calls = tuple(c for c in parsed.calls if c.line not in synthetic)
-    return parsed.params, parsed.locals, calls, (node, base, frozenset(synthetic), tree)
+
+    def declared_and_called():
+        calls = tuple(c for c in parsed.calls if c.line not in synthetic)
+        return parsed.params, parsed.locals, calls
+
+    return _Parse((node, base, frozenset(synthetic), tree), declared_and_called)

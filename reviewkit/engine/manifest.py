@@ -24,7 +24,7 @@ CONFIDENCES = ("high", "medium", "low")
 SCOPES = ("series", "patch", "file", "hunk", "function", "line")
 
 _TOP_KEYS = {"id", "title", "severity", "confidence", "scope", "applies-to", "message", "docs",
-             "references", "examples", "check", "match", "aliases"}
+             "references", "examples", "check", "match", "aliases", "needs-any"}
 _REQUIRED = {"id", "title", "severity", "confidence", "scope", "message", "docs", "references",
              "examples"}
 _DOC_KEYS = {"what", "why", "fix", "false-positives"}
@@ -74,6 +74,10 @@ class Rule:
     aliases: tuple[str, ...] = ()
     source: str = ""
     excluded: tuple[str, ...] = field(default=())
+    # a prefilter: vocabulary categories or names of rules/<group>/_vocab.yaml, one
+    # of which must appear in the text the rule reads for it to have anything to say
+    # (see reviewkit.engine.prefilter); empty: the rule runs on every patch
+    needs_any: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -202,12 +206,17 @@ def parse_manifest(data, src: str) -> Rule:
             e.expect == "silent" for e in examples):
         _fail(src, "examples need at least one that fires and one that stays silent")
     aliases = data.get("aliases") or []
+    needs_any = data.get("needs-any") or []
+    if not isinstance(needs_any, list) or not all(isinstance(n, str) and n for n in needs_any):
+        _fail(src, "needs-any must be a list of vocabulary categories or names")
+    if needs_any and check != "python":
+        _fail(src, "needs-any is for semantic rules ('check: python')")
     return Rule(id=rid, title=data["title"].strip(), severity=data["severity"],
                 confidence=data["confidence"], scope=data["scope"],
                 message=" ".join(data["message"].split()),
                 docs={k: v.strip() for k, v in docs.items()}, references=tuple(refs),
                 examples=examples, paths=tuple(paths), excluded=tuple(excluded), check=check,
-                match=match, aliases=tuple(aliases), source=src)
+                match=match, aliases=tuple(aliases), source=src, needs_any=tuple(needs_any))
 
 
 def _parse_yaml(text: str):

@@ -9,6 +9,7 @@ with one click.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def _chunks(hunk: Hunk, path: str, mine: list[Finding]) -> list[Chunk]:
 
 
 _KIND_CLASS = {"+": "add", "-": "del", " ": "ctx"}
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
 
 
 def _code_lines(env, p: Patch, fd, chunk: Chunk):
@@ -76,8 +78,10 @@ def _code_lines(env, p: Patch, fd, chunk: Chunk):
                        f'{escape(fin(fd.path.replace("/", "-")))}-{escape(fin(where))}">')
         else:
             out.append(f'<span class="l {_KIND_CLASS[ln.kind]}">')
+        # what escape() gives, without its call for the many lines it leaves as they are
+        shown = escape(text) if type(text) is not str or _HTML_SPECIAL.search(text) else text
         out.append(f'<span class="n">{old}</span><span class="n">{new}</span>'
-                   f'<span class="k">{escape(ln.kind)}</span>{escape(text)}</span>')
+                   f'<span class="k">{ln.kind}</span>{shown}</span>')  # kind: + - or space
     return Markup("".join(out))
 
 
