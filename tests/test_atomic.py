@@ -151,3 +151,19 @@ def test_user_copy_under_a_spinlock_fires(tmp_path):
         "\tpagefault_enable();\n", "\tspin_unlock(&page_lock);\n").replace(
         "kmap_atomic(page)", "page_address(page)").replace("\tkunmap_atomic(kaddr);\n", "")
     assert review(tmp_path, text) == [("demo_copy", line_of(text, "copy_from_user"), "warning")]
+
+
+def test_a_helper_given_the_structure_holding_the_lock_may_drop_it(tmp_path):
+    text = """\
+static vm_fault_t demo_fault(struct vm_fault *vmf)
+{
+	vmf->pte = pte_offset_map_lock(vmf->vma->vm_mm, vmf->pmd, vmf->address, &vmf->ptl);
+	demo_finish_and_unlock(vmf);
+	folio_lock(vmf->folio);
+	return 0;
+}
+"""
+    assert review(tmp_path, text) == []
+    held = text.replace("\tdemo_finish_and_unlock(vmf);\n", "\tdemo_note(vmf->address);\n")
+    (tmp_path / "held").mkdir()
+    assert review(tmp_path / "held", held) == [("demo_fault", 5, "warning")]

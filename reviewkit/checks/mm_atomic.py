@@ -22,7 +22,7 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
 from reviewkit.analysis.syntax import (address_of, assigned_to, identifiers_in, inside,
-                                       path_of, strip, walk)
+                                       path_of, root_of, strip, walk)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -115,8 +115,11 @@ def sleep_under_spinlock(ctx: PatchContext):
             held = _lock_of(lock, V)
             # a call handed the lock may drop it (migration_entry_wait_on_locked(),
             # a helper of the patch): the path is not followed past it
-            handed = [c.node for c in fa.calls if c.node != lock.node and held and any(
-                path_of(a) == held or address_of(a) == held for a in c.args)]
+            # ... or the structure holding it (a helper given vmf may unlock vmf->ptl)
+            holders = {held, root_of(held)} if held else set()
+            handed = [c.node for c in fa.calls if c.node != lock.node and c.name not in
+                      V["may-sleep"] and any(path_of(a) in holders or address_of(a) in holders
+                                             for a in c.args)]
 
             def ends(s: Stmt, handed=handed) -> bool:
                 return stops(s) or (s.expr is not None and any(inside(h, s.expr)
