@@ -54,7 +54,7 @@ def _guarded(fa: FunctionAnalysis, node: Node, names: set[str]) -> bool:
     an enclosing ``if (x)``): it is not used unchecked there."""
     for g in fa.guards(node):
         for lit in g.literals():
-            if lit.path in names:
+            if lit.path in names and lit.polarity and lit.necessary:
                 return True
     return False
 
@@ -96,9 +96,9 @@ def _tests_inside(expr: Node | None, names: set[str]) -> bool:
             p = n.parent
             while p is not None and p.type == "parenthesized_expression":
                 p = p.parent
-            if p is not None and p.type == "conditional_expression" and \
-                    p.child_by_field_name("condition") is not None and \
-                    path_of(strip(p.child_by_field_name("condition"))) in names:
+            cond = p.child_by_field_name("condition") if p is not None and \
+                p.type == "conditional_expression" else None
+            if cond is not None and path_of(strip(cond)) in names:
                 return True
     return False
 
@@ -111,7 +111,11 @@ def _branch_states(s: Stmt, names: set[str], state: str) -> list[tuple[int, str]
             "if_statement", "while_statement", "for_statement", "do_statement"):
         return None
     if not any(lit.path in names for lit in literals(s.expr)):
-        return [] if _tests_inside(s.expr, names) else None
+        # a NULL test inside an assertion or a predicate (WARN_ON(!x),
+        # IS_ERR_OR_NULL(x), any helper asked about it): not followed further
+        mentioned = any(n.type in ("identifier", "field_expression") and path_of(n) in names
+                        for n in walk(s.expr))
+        return [] if mentioned else None
     if len(s.succ) < 2:
         return []
     out: list[tuple[int, str]] = []
@@ -206,11 +210,25 @@ def _direct_use(call: Node) -> tuple[Node, str] | None:
     return None
 
 
-def _cannot_fail(call) -> bool:
-    """An allocation asked with __GFP_NOFAIL loops until it succeeds."""
-    nofail = vocab()["null-alloc-nofail"]
-    return any(n.type == "identifier" and text(n) in nofail
-               for a in call.args for n in walk(a))
+def _cannot_fail(fa: FunctionAnalysis, call) -> bool:
+    """An allocation asked with __GFP_NOFAIL loops until it succeeds; one whose
+    flags the caller passes in may be asked so."""
+    v = vocab()
+    nofail, gfp = v["null-alloc-nofail"], v["gfp-type"]
+    params = {name for _, name in fa.params}
+    for a in call.args:
+        for n in walk(a):
+            if n.type != "identifier":
+                continue
+            if text(n) in nofail:
+                return True
+            if set((fa.type_of(text(n)) or "").split()) & gfp:
+                if text(n) in params:
+                    return True
+                if any(x.type == "identifier" and text(x) in nofail
+                       for o in fa.origins(n) for x in walk(o)):
+                    return True
+    return False
 
 
 def _late_names() -> frozenset[str]:
@@ -271,7 +289,7 @@ def null_result_reaches_use(ctx: PatchContext):
                          for img in (fch.post, fch.pre)])
                 if not eras[fc.path]:
                     continue
-            if _cannot_fail(c):
+            if _cannot_fail(fa, c):
                 continue
             args = {"func": f.name, "callee": c.name, "call_line": c.line}
             direct = _direct_use(c.node)
@@ -286,7 +304,8 @@ def null_result_reaches_use(ctx: PatchContext):
             if result is None or "[" in result or s0 is None or s0.kind != "simple":
                 continue
             names = {p for p in fa.aliases(result) if "[" not in p} | {result}
-            for s, node, use, state, path in _events(fa, s0, names):
+            events = sorted(_events(fa, s0, names), key=lambda e: (fa.line(e[1]), e[1].start_byte))
+            for s, node, use, state, path in events:
                 line = fa.line(node)
                 if c.line not in added and line not in added:
                     continue
