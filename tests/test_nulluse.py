@@ -105,6 +105,9 @@ SILENT = {
     "reassigned": "folio = page_folio(ZERO_PAGE(0));\n\tfolio_get(folio);",
     "returned": "walk->private = folio;\n\tfolio_get(walk->private);",
     "predicate": "if (IS_ERR_OR_NULL(folio))\n\t\treturn 0;\n\tfolio_lock(folio);",
+    "a copy made later": "{\n\t\tstruct folio *held = walk->private;\n\n"
+                         "\t\tfolio_get(held);\n\t\tif (folio)\n\t\t\theld = folio;\n"
+                         "\t\twalk->private = held;\n\t}",
     "elvis": "folio = folio ?: page_folio(ZERO_PAGE(0));\n\tfolio_get(folio);",
 }
 
@@ -115,6 +118,8 @@ FIRE = {
     "the NULL branch": "if (!folio)\n\t\tfolio_put(folio); " + MARK,
     "dereferenced": "walk->private = folio->mapping; " + MARK,
     "stored": "((struct folio **)walk->private)[0] = folio; " + MARK,
+    "through a copy": "{\n\t\tstruct folio *held = folio;\n\n"
+                      "\t\tfolio_get(held); " + MARK + "\n\t}",
     "after a test of something else": "if (!pte_dirty(ptep_get(pte)))\n\t\treturn 0;\n"
                                       "\tfolio_mark_dirty(folio); " + MARK,
 }

@@ -129,41 +129,98 @@ def _branch_states(s: Stmt, names: set[str], state: str) -> list[tuple[int, str]
     return out
 
 
-def _events(fa: FunctionAnalysis, s0: Stmt, names: set[str]
-            ) -> Iterator[tuple[Stmt, Node, str, str, list[Stmt]]]:
-    """(statement, node, use, state, path) for every use of the value along the
-    paths from the call's statement while it may be (or is) NULL."""
-    todo: list[tuple[Stmt, str, list[Stmt]]] = [(fa.cfg[i], _MAYBE, [s0]) for i in s0.succ]
-    seen: set[tuple[int, str]] = set()
+def _source(node: Node | None) -> str | None:
+    """The path a plain copy takes its value from (``y = x``, ``z = y = x``)."""
+    if node is None:
+        return None
+    n = strip(node)
+    while n.type == "assignment_expression" and text(n.child_by_field_name("operator")) == "=":
+        left = n.child_by_field_name("left")
+        if left is None:
+            return None
+        n = strip(left)
+    return path_of(n)
+
+
+def _flow(where: Node | None, live: frozenset[str]) -> frozenset[str] | None:
+    """The names holding the value after ``where``: plain copies add theirs, an
+    assignment of anything else takes one away; None when the address of one is
+    taken (what the callee does with it is not known)."""
+    if where is None:
+        return live
+    out = set(live)
+    for n in walk(where):
+        if n.type == "pointer_expression" and text(n.child_by_field_name("operator")) == "&":
+            arg = n.child_by_field_name("argument")
+            if arg is not None and path_of(strip(arg)) in live:
+                return None
+        elif n.type == "assignment_expression":
+            left = path_of(n.child_by_field_name("left"))
+            if left is None or "[" in left:
+                continue
+            if text(n.child_by_field_name("operator")) == "=" and \
+                    _source(n.child_by_field_name("right")) in live:
+                out.add(left)
+            elif left in out:
+                out.discard(left)
+        elif n.type == "init_declarator":
+            decl = n.child_by_field_name("declarator")
+            while decl is not None and decl.type == "pointer_declarator":
+                decl = decl.child_by_field_name("declarator")
+            name = text(decl) if decl is not None and decl.type == "identifier" else None
+            if name is None:
+                continue
+            if _source(n.child_by_field_name("value")) in live:
+                out.add(name)
+            else:
+                out.discard(name)
+    return frozenset(out)
+
+
+def _events(fa: FunctionAnalysis, s0: Stmt, result: str
+            ) -> Iterator[tuple[Stmt, Node, str, str, list[Stmt], frozenset[str]]]:
+    """(statement, node, use, state, path, names) for every use of the value along
+    the paths from the call's statement while it may be (or is) NULL; ``names``
+    are the variables that hold it there (copies made on the way, not those
+    given another value)."""
+    first = _flow(s0.node, frozenset({result})) or frozenset({result})
+    first = first | {result}
+    todo: list[tuple[Stmt, str, list[Stmt], frozenset[str]]] = [
+        (fa.cfg[i], _MAYBE, [s0], first) for i in s0.succ]
+    seen: set[tuple[int, str, frozenset[str]]] = set()
     steps = 0
     while todo and steps < _MAX_STEPS:
         steps += 1
-        s, state, path = todo.pop()
-        if s is s0 or (s.id, state) in seen or s.kind in ("exit", "end"):
+        s, state, path, live = todo.pop()
+        if s is s0 or (s.id, state, live) in seen or s.kind in ("exit", "end"):
             continue
-        seen.add((s.id, state))
+        seen.add((s.id, state, live))
         path = path + [s]
         if s.kind == "unseen":
-            todo.extend((fa.cfg[n], state, path) for n in s.succ)
+            todo.extend((fa.cfg[n], state, path, live) for n in s.succ)
             continue
+        names = set(live)
         where = s.expr if s.kind == "cond" else s.node
         used = next(iter(_uses(fa, where, names)), None)
         if used is not None:
-            yield s, used[0], used[1], state, path
+            yield s, used[0], used[1], state, path, live
             continue
-        if _kills(where, names) or _handed_off(s.node if s.kind == "return" else where, names) \
+        if _handed_off(s.node if s.kind == "return" else where, names) \
                 or _escapes(where, names):
             continue
         if s.kind == "return":
             continue
+        after = _flow(where, live)
+        if not after:
+            continue  # given another value everywhere, or its address taken
         if s.kind == "cond":
             br = _branch_states(s, names, state)
             if br is not None:
-                todo.extend((fa.cfg[n], st, path) for n, st in br)
+                todo.extend((fa.cfg[n], st, path, after) for n, st in br)
                 continue
         elif _tests_inside(where, names):
             continue  # asserted (VM_BUG_ON(!x), WARN_ON(!x)) or tested into a value
-        todo.extend((fa.cfg[n], state, path) for n in s.succ)
+        todo.extend((fa.cfg[n], state, path, after) for n in s.succ)
 
 
 def _escapes(node: Node | None, names: set[str]) -> bool:
@@ -304,13 +361,14 @@ def null_result_reaches_use(ctx: PatchContext):
             if result is None or "[" in result or s0 is None or s0.kind != "simple":
                 continue
             names = {p for p in fa.aliases(result) if "[" not in p} | {result}
-            events = sorted(_events(fa, s0, names), key=lambda e: (fa.line(e[1]), e[1].start_byte))
-            for s, node, use, state, path in events:
+            events = sorted(_events(fa, s0, result),
+                            key=lambda e: (fa.line(e[1]), e[1].start_byte))
+            for s, node, use, state, path, live in events:
                 line = fa.line(node)
                 if c.line not in added and line not in added:
                     continue
                 if state == _MAYBE and _tested_for_null(fa, c, names) and not \
-                        _tested_after(fa, s, names):
+                        _tested_after(fa, s, set(live)):
                     continue  # tested on another path: this one may be dead
                 if state == _NULL:
                     test = next((st for st in reversed(path) if st.kind == "cond"), None)
