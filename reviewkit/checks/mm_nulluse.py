@@ -367,6 +367,8 @@ def null_result_reaches_use(ctx: PatchContext):
                 line = fa.line(node)
                 if c.line not in added and line not in added:
                     continue
+                if _misparsed(fa, c.node, node):
+                    break  # a test between them may be hidden in what did not parse
                 if state == _MAYBE and _tested_for_null(fa, c, names) and not \
                         _tested_after(fa, s, set(live)):
                     continue  # tested on another path: this one may be dead
@@ -387,6 +389,16 @@ def null_result_reaches_use(ctx: PatchContext):
                           confidence=None if seen else Confidence.LOW,
                           severity=None if seen else Severity.INFO)
                 break
+
+
+def _misparsed(fa: FunctionAnalysis, call: Node, use: Node) -> bool:
+    """Code between the call and the use that tree-sitter could not parse."""
+    lo, hi = min(call.start_byte, use.start_byte), max(call.end_byte, use.end_byte)
+    body = fa.body
+    if body is None or not body.has_error:
+        return False
+    return any((n.type == "ERROR" or n.is_missing) and n.end_byte > lo and n.start_byte < hi
+               for n in walk(body))
 
 
 def _tested_after(fa: FunctionAnalysis, s: Stmt, names: set[str]) -> bool:
