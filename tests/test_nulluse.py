@@ -314,6 +314,41 @@ diff --git a/mm/demo.c b/mm/demo.c
 """
 
 
+DROPPED = """\
+From: A <a@example.org>
+Subject: [PATCH] mm: demo
+Message-ID: <drop@example.org>
+
+Signed-off-by: A <a@example.org>
+---
+diff --git a/mm/demo.c b/mm/demo.c
+--- a/mm/demo.c
++++ b/mm/demo.c
+@@ -10,9 +10,7 @@ static int demo_entry(pte_t *pte, unsigned long addr, struct mm_walk *walk)
+ 	struct folio *folio;
+ 
+ 	folio = vm_normal_folio(walk->vma, addr, ptep_get(pte));
+-	if (!folio)
+-		return 0;
+ 	folio_mark_accessed(folio);
+ 	return 0;
+ }
+ 
+"""
+
+
+def test_a_patch_that_drops_the_test_is_found_on_the_use_it_left_bare(tmp_path):
+    p = tmp_path / "drop.eml"
+    p.write_text(DROPPED)
+    rep = api.review(str(p), api.Options(select=(RULE,)))
+    assert [(f.line, f.severity) for f in rep.findings] == [(13, "warning")]
+    kept = DROPPED.replace("-\tif (!folio)\n-\t\treturn 0;\n",
+                           "-\tif (!folio)\n+\tif (!folio || folio_test_large(folio))\n"
+                           " \t\treturn 0;\n").replace("-10,9 +10,7", "-10,9 +10,9")
+    p.write_text(kept)
+    assert api.review(str(p), api.Options(select=(RULE,))).findings == ()
+
+
 def test_a_path_through_unseen_lines_is_info_at_low_confidence(tmp_path):
     p = tmp_path / "gap.eml"
     p.write_text(GAPPED)

@@ -28,10 +28,11 @@ from reviewkit.analysis.function import FunctionAnalysis, Stmt
 from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, is_null_test,
                                        literals, path_of, strip, text, walk)
 from reviewkit.analysis.vocab import _version, vocab
-from reviewkit.checks.mm_balance import (_MAX_STEPS, _address_taken, _changed, _handed_off,
+from reviewkit.checks.mm_balance import (_MAX_STEPS, _address_taken, _handed_off,
                                          _in_sizeof, _kills, _sink,
                                          _tested_for_null)
-from reviewkit.engine.context import PatchContext
+from reviewkit.engine.cfunc import Function
+from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
 _MAYBE, _NULL = "maybe", "null"  # what the value may be on a path
@@ -332,12 +333,25 @@ def _fallible_era(images) -> bool:
     return tested > untested
 
 
+def _changed_functions(ctx: PatchContext, names: frozenset[str]
+                       ) -> Iterator[tuple[FunctionChange, Function, FunctionAnalysis, set[int]]]:
+    """Each function the patch adds lines to or removes lines from that still
+    exists and can call one of ``names`` (the others are never parsed)."""
+    for fc, f in ctx.with_post():
+        added = {ln.new_no for ln in fc.added if ln.new_no is not None}
+        if not added and not fc.removed:
+            continue
+        fa = of(f, mentions=names)
+        if fa is not None:
+            yield fc, f, fa, added
+
+
 @check("mm/null-result-reaches-use")
 def null_result_reaches_use(ctx: PatchContext):
     v = vocab()
     always, late = v["null-return"], v["null-return-from-6.5"]
     eras: dict[str, bool] = {}
-    for fc, f, fa, added, _ in _changed(ctx, always | late):
+    for fc, f, fa, added in _changed_functions(ctx, always | late):
         for c in fa.calls_to(always | late):
             if c.name in late:
                 if fc.path not in eras:
@@ -365,7 +379,8 @@ def null_result_reaches_use(ctx: PatchContext):
                             key=lambda e: (fa.line(e[1]), e[1].start_byte))
             for s, node, use, state, path, live in events:
                 line = fa.line(node)
-                if c.line not in added and line not in added:
+                if c.line not in added and line not in added and not _dropped_test(
+                        fc, c.name, result):
                     continue
                 if _misparsed(fa, c.node, node):
                     break  # a test between them may be hidden in what did not parse
@@ -389,6 +404,25 @@ def null_result_reaches_use(ctx: PatchContext):
                           confidence=None if seen else Confidence.LOW,
                           severity=None if seen else Severity.INFO)
                 break
+
+
+def _dropped_test(fc: FunctionChange, callee: str, result: str) -> bool:
+    """The patch removes a NULL test of the same variable's value of the same call
+    in this function: the unchanged uses after it lost their protection."""
+    if fc.pre is None or not fc.removed:
+        return False
+    pa = of(fc.pre, mentions={callee})
+    if pa is None or pa.body is None:
+        return False
+    removed = {ln.old_no for ln in fc.removed if ln.old_no is not None}
+    for pc in pa.calls_to({callee}):
+        if assigned_to(pc.node) != result:
+            continue
+        names = pa.aliases(result) | {result}
+        if any(n.type in ("identifier", "field_expression") and path_of(n) in names
+               and is_null_test(n) and pa.line(n) in removed for n in walk(pa.body)):
+            return True
+    return False
 
 
 def _misparsed(fa: FunctionAnalysis, call: Node, use: Node) -> bool:
