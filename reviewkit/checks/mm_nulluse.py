@@ -5,15 +5,17 @@ ruled NULL out.
 
 The value is followed along the function's control-flow graph from the call,
 with what each test on the way proves of it (``if (!x) goto out;``, ``if (x)
-{ ... }``, ``x && ...``, ``x ? ... : ...``, assertions), through its aliases,
-until its variable is given another value, it is handed to a function that is
-not kernel API, stored in a structure or returned.  A use is a dereference, a
-kernel API that reads through the pointer (the vocabulary's ``err-ptr-sink``
-and ``null-sink``), or a store into an array element.
+{ ... }``, ``x && ...``, ``x ? ... : ...``, assertions, a predicate asked about
+it), through the copies the path makes of it, until every variable holding it
+is given another value, it is handed to a function that is not kernel API,
+stored in a structure or returned.  A use is a dereference, a kernel API that
+reads through the pointer (the vocabulary's ``err-ptr-sink`` and
+``null-sink``), or a store into an array element.  The call or the use must
+be added by the patch, or the patch must remove a NULL test of the value.
 
 pte_offset_map() and pte_offset_map_lock() fail only from 6.5 on: their calls
-count when the file shows the newer contract (a call of either whose result is
-tested for NULL, a call of a name that came with 6.5 or later) or, in tree mode,
+count when the file shows the newer contract (more of their results tested for
+NULL than not, a call of a name that came with 6.5 or later) or, in tree mode,
 the tree defines what 6.5's pte_offset_map() calls.
 """
 
@@ -27,7 +29,7 @@ from reviewkit.analysis import of
 from reviewkit.analysis.function import FunctionAnalysis, Stmt
 from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, is_null_test,
                                        literals, path_of, strip, text, walk)
-from reviewkit.analysis.vocab import _version, vocab
+from reviewkit.analysis.vocab import vocab
 from reviewkit.checks.mm_balance import (_MAX_STEPS, _address_taken, _handed_off,
                                          _in_sizeof, _kills, _sink,
                                          _tested_for_null)
@@ -36,7 +38,7 @@ from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
 
 _MAYBE, _NULL = "maybe", "null"  # what the value may be on a path
-_FALLIBLE_FROM = "6.5"
+_FALLIBLE_FROM = (6, 5)  # the release from which pte_offset_map[_lock]() may fail
 
 
 def _value(node: Node | None, names: set[str]) -> bool:
@@ -292,10 +294,9 @@ def _cannot_fail(fa: FunctionAnalysis, call) -> bool:
 def _late_names() -> frozenset[str]:
     """Vocabulary names that came with the release the pte maps became fallible,
     or later (a backport note keeps a name out)."""
-    v = _version(_FALLIBLE_FROM)
     return frozenset(e.name for e in vocab().entries()
-                     if _version(e.since) >= v and "backport" not in (e.note or "")
-                     and "6.1.y" not in (e.note or ""))
+                     if tuple(int(x) for x in e.since.split(".")) >= _FALLIBLE_FROM
+                     and "backport" not in (e.note or "") and "6.1.y" not in (e.note or ""))
 
 
 def _fallible_era(images) -> bool:
@@ -388,7 +389,9 @@ def null_result_reaches_use(ctx: PatchContext):
                         _tested_after(fa, s, set(live)):
                     continue  # tested on another path: this one may be dead
                 if state == _NULL:
-                    test = next((st for st in reversed(path) if st.kind == "cond"), None)
+                    test = next((st for st in reversed(path) if st.kind == "cond"
+                                 and st.expr is not None and any(
+                                     lit.path in names for lit in literals(st.expr))), None)
                     why = (f"on the path where the test on line {test.line} found it NULL"
                            if test is not None else "where it is NULL")
                 elif _tested_for_null(fa, c, names):
