@@ -31,8 +31,7 @@ from reviewkit.analysis.syntax import (assigned_to, call_args, call_name, is_nul
                                        literals, path_of, strip, text, walk)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.checks.mm_balance import (_MAX_STEPS, _address_taken, _handed_off,
-                                         _in_sizeof, _kills, _sink,
-                                         _tested_for_null)
+                                         _in_sizeof, _kills, _sink, _tested_for_null)
 from reviewkit.engine.cfunc import Function
 from reviewkit.engine.context import FunctionChange, PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
@@ -385,8 +384,8 @@ def null_result_reaches_use(ctx: PatchContext):
                     continue
                 if _misparsed(fa, c.node, node):
                     break  # a test between them may be hidden in what did not parse
-                if state == _MAYBE and _tested_for_null(fa, c, names) and not \
-                        _tested_after(fa, s, set(live)):
+                later = _tested_after(fa, s, set(live))
+                if state == _MAYBE and not later and _tested_after(fa, s0, names):
                     continue  # tested on another path: this one may be dead
                 if state == _NULL:
                     test = next((st for st in reversed(path) if st.kind == "cond"
@@ -394,7 +393,7 @@ def null_result_reaches_use(ctx: PatchContext):
                                      lit.path in names for lit in literals(st.expr))), None)
                     why = (f"on the path where the test on line {test.line} found it NULL"
                            if test is not None else "where it is NULL")
-                elif _tested_for_null(fa, c, names):
+                elif later:
                     why = "before the test of it for NULL that comes later"
                 else:
                     why = "with no test for NULL on the way"
@@ -438,9 +437,22 @@ def _misparsed(fa: FunctionAnalysis, call: Node, use: Node) -> bool:
                for n in walk(body))
 
 
+def _tests_value(st: Stmt, names: set[str]) -> bool:
+    """``st`` tests the value for NULL: a literal of its condition (``!x``,
+    ``x && ...``), or a NULL test anywhere in it (``VM_BUG_ON(!x)``)."""
+    if st.kind == "cond" and st.expr is not None and any(
+            lit.path in names for lit in literals(st.expr)):
+        return True
+    where = st.expr if st.kind == "cond" else st.node
+    return where is not None and any(
+        is_null_test(n) for n in walk(where)
+        if n.type in ("identifier", "field_expression") and path_of(n) in names)
+
+
 def _tested_after(fa: FunctionAnalysis, s: Stmt, names: set[str]) -> bool:
-    """A NULL test of the value is reachable from the use at ``s`` (used, then
-    tested: either the test is dead or the use may crash)."""
+    """A NULL test of the value is reachable from ``s`` before its variables are
+    given other values (at a use: used, then tested, so either the test is dead
+    or the use may crash)."""
     todo, seen = list(s.succ), set[int]()
     while todo and len(seen) < _MAX_STEPS:
         i = todo.pop()
@@ -448,13 +460,11 @@ def _tested_after(fa: FunctionAnalysis, s: Stmt, names: set[str]) -> bool:
             continue
         seen.add(i)
         st = fa.cfg[i]
-        if st.kind in ("exit", "end"):
+        if st is s or st.kind in ("exit", "end"):
             continue
-        where = st.expr if st.kind == "cond" else st.node
-        if where is not None and any(is_null_test(n) for n in walk(where) if n.type in (
-                "identifier", "field_expression") and path_of(n) in names):
+        if _tests_value(st, names):
             return True
-        if _kills(where, names):
+        if _kills(st.expr if st.kind == "cond" else st.node, names):
             continue
         todo.extend(st.succ)
     return False
