@@ -355,3 +355,26 @@ def test_a_path_through_unseen_lines_is_info_at_low_confidence(tmp_path):
     rep = api.review(str(p), api.Options(select=(RULE,)))
     assert [(f.line, f.severity, f.confidence) for f in rep.findings] == [
         (34, "info", "low")]
+
+
+# -- the migrate_device.c hunks of "mm: Allow compound zone device pages" ----------------
+#
+# v8 (<5106a9ab1b2eaa8e6f1429fcb3cd1e86ecbb0a29.1739850794.git-series.apopple@nvidia.com>,
+# 18 Feb 2025) reads page_pgmap(page) right after vm_normal_page(), before the
+# `page && ...` tests; v9 (<67055d772e6102accf85161d0b57b0b3944292bf.1740713401
+# .git-series.apopple@nvidia.com>, 28 Feb 2025) reads it inside the
+# `page && is_device_coherent_page(page)` branch.  The hunks are quoted as posted.
+
+V8_HUNKS = 'diff --git a/mm/migrate_device.c b/mm/migrate_device.c\nindex 5bd8882..6771893 100644\n--- a/mm/migrate_device.c\n+++ b/mm/migrate_device.c\n@@ -106,6 +106,7 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \tarch_enter_lazy_mmu_mode();\n \n \tfor (; addr < end; addr += PAGE_SIZE, ptep++) {\n+\t\tstruct dev_pagemap *pgmap;\n \t\tunsigned long mpfn = 0, pfn;\n \t\tstruct folio *folio;\n \t\tstruct page *page;\n@@ -133,9 +134,10 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \t\t\t\tgoto next;\n \n \t\t\tpage = pfn_swap_entry_to_page(entry);\n+\t\t\tpgmap = page_pgmap(page);\n \t\t\tif (!(migrate->flags &\n \t\t\t\tMIGRATE_VMA_SELECT_DEVICE_PRIVATE) ||\n-\t\t\t    page->pgmap->owner != migrate->pgmap_owner)\n+\t\t\t    pgmap->owner != migrate->pgmap_owner)\n \t\t\t\tgoto next;\n \n \t\t\tmpfn = migrate_pfn(page_to_pfn(page)) |\n@@ -151,12 +153,13 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \t\t\t\tgoto next;\n \t\t\t}\n \t\t\tpage = vm_normal_page(migrate->vma, addr, pte);\n+\t\t\tpgmap = page_pgmap(page);\n \t\t\tif (page && !is_zone_device_page(page) &&\n \t\t\t    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM))\n \t\t\t\tgoto next;\n \t\t\telse if (page && is_device_coherent_page(page) &&\n \t\t\t    (!(migrate->flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||\n-\t\t\t     page->pgmap->owner != migrate->pgmap_owner))\n+\t\t\t     pgmap->owner != migrate->pgmap_owner))\n \t\t\t\tgoto next;\n \t\t\tmpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;\n \t\t\tmpfn |= pte_write(pte) ? MIGRATE_PFN_WRITE : 0;\n'
+
+V9_HUNKS = 'diff --git a/mm/migrate_device.c b/mm/migrate_device.c\nindex 5bd8882..6771893 100644\n--- a/mm/migrate_device.c\n+++ b/mm/migrate_device.c\n@@ -106,6 +106,7 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \tarch_enter_lazy_mmu_mode();\n \n \tfor (; addr < end; addr += PAGE_SIZE, ptep++) {\n+\t\tstruct dev_pagemap *pgmap;\n \t\tunsigned long mpfn = 0, pfn;\n \t\tstruct folio *folio;\n \t\tstruct page *page;\n@@ -133,9 +134,10 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \t\t\t\tgoto next;\n \n \t\t\tpage = pfn_swap_entry_to_page(entry);\n+\t\t\tpgmap = page_pgmap(page);\n \t\t\tif (!(migrate->flags &\n \t\t\t\tMIGRATE_VMA_SELECT_DEVICE_PRIVATE) ||\n-\t\t\t    page->pgmap->owner != migrate->pgmap_owner)\n+\t\t\t    pgmap->owner != migrate->pgmap_owner)\n \t\t\t\tgoto next;\n \n \t\t\tmpfn = migrate_pfn(page_to_pfn(page)) |\n@@ -152,12 +154,16 @@ static int migrate_vma_collect_pmd(pmd_t *pmdp,\n \t\t\t}\n \t\t\tpage = vm_normal_page(migrate->vma, addr, pte);\n \t\t\tif (page && !is_zone_device_page(page) &&\n-\t\t\t    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM))\n-\t\t\t\tgoto next;\n-\t\t\telse if (page && is_device_coherent_page(page) &&\n-\t\t\t    (!(migrate->flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) ||\n-\t\t\t     page->pgmap->owner != migrate->pgmap_owner))\n+\t\t\t    !(migrate->flags & MIGRATE_VMA_SELECT_SYSTEM)) {\n \t\t\t\tgoto next;\n+\t\t\t} else if (page && is_device_coherent_page(page)) {\n+\t\t\t\tpgmap = page_pgmap(page);\n+\n+\t\t\t\tif (!(migrate->flags &\n+\t\t\t\t\tMIGRATE_VMA_SELECT_DEVICE_COHERENT) ||\n+\t\t\t\t\tpgmap->owner != migrate->pgmap_owner)\n+\t\t\t\t\tgoto next;\n+\t\t\t}\n \t\t\tmpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;\n \t\t\tmpfn |= pte_write(pte) ? MIGRATE_PFN_WRITE : 0;\n \t\t}\n'
+
+
+@pytest.mark.parametrize("hunks,want", [(V8_HUNKS, [(156, "warning")]), (V9_HUNKS, [])])
+def test_page_pgmap_before_the_test_and_inside_it(tmp_path, hunks, want):
+    p = tmp_path / "pgmap.eml"
+    p.write_text("From: A <a@example.org>\nSubject: [PATCH] mm: pgmap\n"
+                 "Message-ID: <pgmap@example.org>\n\nSigned-off-by: A <a@example.org>\n---\n"
+                 + hunks)
+    rep = api.review(str(p), api.Options(select=(RULE,)))
+    assert [(f.line, f.severity) for f in rep.findings] == want
