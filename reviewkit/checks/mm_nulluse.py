@@ -290,12 +290,22 @@ def _cannot_fail(fa: FunctionAnalysis, call) -> bool:
     return False
 
 
+_LATE: dict[int, tuple[object, frozenset[str]]] = {}
+
+
 def _late_names() -> frozenset[str]:
     """Vocabulary names that came with the release the pte maps became fallible,
-    or later (a backport note keeps a name out)."""
-    return frozenset(e.name for e in vocab().entries()
-                     if tuple(int(x) for x in e.since.split(".")) >= _FALLIBLE_FROM
-                     and "backport" not in (e.note or "") and "6.1.y" not in (e.note or ""))
+    or later (a backport note keeps a name out); worked out once per vocabulary."""
+    V = vocab()
+    hit = _LATE.get(id(V))
+    if hit is not None and hit[0] is V:
+        return hit[1]
+    names = frozenset(e.name for e in V.entries()
+                      if tuple(int(x) for x in e.since.split(".")) >= _FALLIBLE_FROM
+                      and "backport" not in (e.note or "") and "6.1.y" not in (e.note or ""))
+    _LATE.clear()
+    _LATE[id(V)] = (V, names)
+    return names
 
 
 def _fallible_era(images) -> bool:
