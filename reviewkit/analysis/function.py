@@ -17,7 +17,7 @@ from functools import cached_property
 from tree_sitter import Node
 
 from reviewkit.analysis.syntax import (Literal, address_of, call_args, call_name, is_constant,
-                                       literals, path_of, root_of, strip, text, walk)
+                                       inside, literals, path_of, root_of, strip, text, walk)
 
 # statement kinds of the control-flow graph
 EXIT = 0  # leaving the function: a return, or falling off its end
@@ -401,11 +401,17 @@ class FunctionAnalysis:
         """Statements reachable from the one evaluating ``start`` (not itself), each
         once; a statement where ``until`` holds is yielded but not gone past."""
         s0 = self.cfg_node(start)
-        if s0 is None:
-            return
+        if s0 is not None:
+            yield from self.reachable_from(s0, until=until)
+
+    def reachable_from(self, s0: Stmt, *, until: Callable[[Stmt], bool] | None = None,
+                       limit: int | None = None) -> Iterator[Stmt]:
+        """Statements reachable from ``s0`` (not itself), each once; a statement
+        where ``until`` holds is yielded but not gone past.  ``limit`` bounds how
+        many statements are visited."""
         seen = {s0.id}
         todo = list(self.successors(s0))
-        while todo:
+        while todo and (limit is None or len(seen) <= limit):
             s = todo.pop()
             if s.id in seen:
                 continue
@@ -414,6 +420,23 @@ class FunctionAnalysis:
             if until is not None and until(s):
                 continue
             todo.extend(self.successors(s))
+
+    def stops_at(self, nodes: Iterable[Node], conds: Iterable[Node] = ()
+                 ) -> Callable[[Stmt], bool]:
+        """A ``reachable(until=...)`` test: the statement evaluates one of
+        ``nodes``, or is a condition over one of ``conds`` (those of
+        ``flag_tests()``, say)."""
+        at, tests = list(nodes), list(conds)
+
+        def stop(s: Stmt) -> bool:
+            where = s.expr
+            if where is None:
+                return False
+            if s.kind == "cond" and any(inside(c, where) or inside(where, c) for c in tests):
+                return True
+            return any(inside(n, where) for n in at)
+
+        return stop
 
     def exits(self) -> list[Stmt]:
         return [s for s in self.cfg.values() if s.kind in ("return", "goto")]

@@ -20,7 +20,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
+from reviewkit.analysis.function import CallSite, FunctionAnalysis
 from reviewkit.analysis.syntax import (address_of, assigned_to, identifiers_in, inside,
                                        path_of, root_of, strip, walk)
 from reviewkit.analysis.vocab import vocab
@@ -97,15 +97,6 @@ def sleep_under_spinlock(ctx: PatchContext):
         exits = [r.node for r in fa.calls_to(releases)]
         decisions = fa.flag_tests(exits)
 
-        def stops(s: Stmt) -> bool:
-            where = s.expr
-            if where is None:
-                return False
-            if s.kind == "cond" and any(inside(c, where) or inside(where, c)
-                                        for c in decisions):
-                return True
-            return any(inside(r, where) for r in exits)
-
         sleepers = [(c, why) for c in fa.calls for why in [_sleeps(fa, c, V)] if why]
         reported: set[int] = set()
         for lock in fa.calls_to(acquires):
@@ -121,10 +112,7 @@ def sleep_under_spinlock(ctx: PatchContext):
                       V["may-sleep"] and any(path_of(a) in holders or address_of(a) in holders
                                              for a in c.args)]
 
-            def ends(s: Stmt, handed=handed) -> bool:
-                return stops(s) or (s.expr is not None and any(inside(h, s.expr)
-                                                               for h in handed))
-
+            ends = fa.stops_at(exits + handed, decisions)
             best: tuple[CallSite, str] | None = None
             for s in fa.reachable(lock.node, until=ends):
                 if s.expr is None or ends(s):

@@ -411,25 +411,17 @@ def _first_test_is_err(fa: FunctionAnalysis, call, names: set[str]) -> bool:
     s0 = fa.cfg_node(call.node)
     if s0 is None:
         return False
-    todo, seen = list(s0.succ), set[int]()
-    while todo and len(seen) < _MAX_STEPS:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        s = fa.cfg[i]
-        if s is s0 or s.kind in ("exit", "end"):
-            continue
-        where = s.expr if s.kind == "cond" else s.node
-        if _err_tests_of(where, names):
-            return True
-        if _kills(where, names):
-            continue
-        if s.kind == "cond" and any(lit.path in names for lit in literals(s.expr)) \
-                if s.expr is not None else False:
-            continue  # tested for NULL first
-        todo.extend(s.succ)
-    return False
+
+    def where(s: Stmt) -> Node | None:
+        return s.expr if s.kind == "cond" else s.node
+
+    def stop(s: Stmt) -> bool:
+        # given another value, or tested for NULL first
+        return _kills(where(s), names) or (s.kind == "cond" and s.expr is not None and any(
+            lit.path in names for lit in literals(s.expr)))
+
+    return any(s.kind not in ("exit", "end") and _err_tests_of(where(s), names)
+               for s in fa.reachable_from(s0, until=stop, limit=_MAX_STEPS))
 
 
 def _era_evidence(img) -> bool:

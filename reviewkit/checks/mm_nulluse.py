@@ -463,18 +463,8 @@ def _tested_after(fa: FunctionAnalysis, s: Stmt, names: set[str]) -> bool:
     """A NULL test of the value is reachable from ``s`` before its variables are
     given other values (at a use: used, then tested, so either the test is dead
     or the use may crash)."""
-    todo, seen = list(s.succ), set[int]()
-    while todo and len(seen) < _MAX_STEPS:
-        i = todo.pop()
-        if i in seen:
-            continue
-        seen.add(i)
-        st = fa.cfg[i]
-        if st is s or st.kind in ("exit", "end"):
-            continue
-        if _tests_value(st, names):
-            return True
-        if _kills(st.expr if st.kind == "cond" else st.node, names):
-            continue
-        todo.extend(st.succ)
-    return False
+    def stop(st: Stmt) -> bool:
+        return _kills(st.expr if st.kind == "cond" else st.node, names)
+
+    return any(st.kind not in ("exit", "end") and _tests_value(st, names)
+               for st in fa.reachable_from(s, until=stop, limit=_MAX_STEPS))

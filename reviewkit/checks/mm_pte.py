@@ -14,7 +14,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import FunctionAnalysis, Stmt
+from reviewkit.analysis.function import FunctionAnalysis
 from reviewkit.analysis.syntax import inside as _inside, is_null_test as _is_test, path_of, strip
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
@@ -37,14 +37,7 @@ def pte_used_after_unmap(ctx: PatchContext):
             redefs = [d.node for n in names for d in fa.defs_of(n)
                       if d.kind in ("init", "assign", "address", "update")]
 
-            def stops(s: Stmt) -> bool:
-                where = s.expr
-                if where is None:
-                    return False
-                if any(_inside(d, where) for d in redefs):
-                    return True
-                return any(_inside(u.node, where) for u in fa.calls_to(unmaps))
-
+            stops = fa.stops_at(redefs + [u.node for u in fa.calls_to(unmaps)])
             use = _first_use(fa, c.node, names, stops)
             if use is None:
                 continue

@@ -24,7 +24,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from reviewkit.analysis import of
-from reviewkit.analysis.function import CallSite, FunctionAnalysis, Stmt
+from reviewkit.analysis.function import CallSite, FunctionAnalysis
 from reviewkit.analysis.syntax import address_of, assigned_to, inside, path_of, root_of
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
@@ -113,12 +113,7 @@ def pte_set_without_recheck(ctx: PatchContext):
                 redefs = [d.node for n in names for d in fa.defs_of(n)
                           if d.kind in ("assign", "address", "update")]
 
-                def stops(s: Stmt, reads=reads, redefs=redefs) -> bool:
-                    where = s.expr
-                    if where is None:
-                        return False
-                    return any(inside(n, where) for n in reads + redefs)
-
+                stops = fa.stops_at(reads + redefs)
                 targets = {id(c.node): c for c, _ in mine}
                 for s in fa.reachable(lock.node, until=stops):
                     if stops(s) or s.expr is None:
@@ -173,13 +168,8 @@ def fault_install_no_mmu_update(ctx: PatchContext):
             if s0 is None or s0.kind != "simple":
                 continue  # if (ptep_set_access_flags(...)) update_mmu_cache(...)
 
-            def stops(s: Stmt) -> bool:
-                return s.expr is not None and any(inside(u, s.expr) for u in ups)
-
-            def ends(s: Stmt) -> bool:
-                return stops(s) or (s.expr is not None and any(inside(r.node, s.expr)
-                                                               for r in rels))
-
+            stops = fa.stops_at(ups)
+            ends = fa.stops_at(ups + [r.node for r in rels])
             hit = None
             unseen = False  # code the patch does not show between the install and an unlock
             for s in fa.reachable(c.node, until=ends):

@@ -136,6 +136,7 @@ def vma_used_after_unlock(ctx: PatchContext):
         # where the lock goes: (the call that drops it, the VMA, what it drops,
         # the statement the unlocked stretch starts at, whether that one counts)
         drops: list[tuple[CallSite, str, str, Stmt, bool]] = []
+        mm_of = {v: _mm_of(fa, v, V) for v in vmas}
         for c in fa.calls_to(unlocks | vma_unlocks):
             s0 = fa.cfg_node(c.node)
             if s0 is None:
@@ -148,7 +149,7 @@ def vma_used_after_unlock(ctx: PatchContext):
             mm = _released_mm(c, V)
             if mm is not None:
                 drops += [(c, v, f"the mmap lock of {mm}", s0, False) for v in vmas
-                          if mm in _mm_of(fa, v, V)]
+                          if mm in mm_of[v]]
         drops += [(h, vma, "the mmap lock (its result says VM_FAULT_RETRY or "
                    "VM_FAULT_COMPLETED)", first, True)
                   for h, vma, first in _dropped_branches(fa, V)]
@@ -156,15 +157,7 @@ def vma_used_after_unlock(ctx: PatchContext):
             redefs = [d.node for d in fa.defs_of(vma)
                       if d.kind in ("init", "assign", "address", "update")]
 
-            def stops(s: Stmt, redefs=redefs) -> bool:
-                where = s.expr
-                if where is None:
-                    return False
-                if s.kind == "cond" and any(inside(d, where) or inside(where, d)
-                                            for d in decisions):
-                    return True
-                return any(inside(d, where) for d in redefs + relock)
-
+            stops = fa.stops_at(redefs + relock, decisions)
             use = _first(fa, start, counts, _uses(fa, vma), stops)
             if use is None:
                 continue
