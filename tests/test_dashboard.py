@@ -186,7 +186,10 @@ def test_interrupted_run_is_consistent_and_the_next_finishes(tmp_path, how):
            "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "reviewkit", "dashboard", str(path), "-o",
                              str(out), "--jobs", "2"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # as from a terminal, even when these tests run in the background
+                            # (where the shell has the child ignore SIGINT)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline:
         if (out / STATE).exists():
