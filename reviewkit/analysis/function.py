@@ -9,6 +9,7 @@ computed on first use and kept with the function.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -136,6 +137,30 @@ class FunctionAnalysis:
     def _all(self) -> list[Node]:
         return list(walk(self.node))
 
+    def memo(self, key, compute: Callable[[], object]):
+        """What ``compute()`` gives, worked out once per analysis: for a fact a
+        rule derives from this function alone (and ``key``, which names it and
+        whatever else it depends on, such as the vocabulary).  An analysis is
+        shared wherever the same function text is seen again."""
+        memos = self.__dict__.setdefault("_memos", {})
+        if key not in memos:
+            memos[key] = compute()
+        return memos[key]
+
+    @cached_property
+    def _pos(self) -> dict[int, int]:
+        """node id -> where the node stands in ``_all``."""
+        return {n.id: i for i, n in enumerate(self._all)}
+
+    def walk(self, node: Node) -> list[Node]:
+        """What ``walk(node)`` gives (the node, then every node under it, in source
+        order) for a node of this function, sliced from the index built once: a
+        pre-order walk keeps a subtree together, ``descendant_count`` long."""
+        i = self._pos.get(node.id)
+        if i is None or self._all[i].start_byte != node.start_byte:
+            return list(walk(node))
+        return self._all[i:i + node.descendant_count]
+
     @cached_property
     def _by_type(self) -> dict[str, list[int]]:
         """node type -> where its nodes stand in ``_all`` (source order)."""
@@ -259,6 +284,18 @@ class FunctionAnalysis:
 
     def callees(self) -> set[str]:
         return {c.name for c in self.calls}
+
+    @cached_property
+    def _call_starts(self) -> list[int]:
+        return [c.node.start_byte for c in self.calls]
+
+    def calls_in(self, node: Node) -> list[CallSite]:
+        """The call sites within ``node`` (itself included), in source order: what
+        walking it for named calls gives, read from the call list by position."""
+        starts = self._call_starts
+        lo = bisect_left(starts, node.start_byte)
+        hi = bisect_left(starts, node.end_byte, lo)
+        return list(self.calls[lo:hi])
 
     # -- guards ------------------------------------------------------------------------
 

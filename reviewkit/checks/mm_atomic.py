@@ -22,7 +22,7 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import CallSite, FunctionAnalysis
 from reviewkit.analysis.syntax import (address_of, assigned_to, identifiers_in, inside,
-                                       path_of, root_of, strip, walk)
+                                       path_of, root_of, strip)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -32,7 +32,7 @@ def _gfp_sleeps(fa: FunctionAnalysis, arg: Node, V, depth: int = 2) -> bool | No
     """Whether gfp flags ``arg`` allow direct reclaim: True, False, or None
     (not known from the function)."""
     if any(n.type == "unary_expression" and n.text and n.text.startswith(b"~")
-           for n in walk(arg)):
+           for n in fa.walk(arg)):
         return None  # reclaim masked out (or something else is)
     names = set(identifiers_in(arg))
     if names & V["gfp-atomic"]:

@@ -145,11 +145,9 @@ def _releases(fa: FunctionAnalysis, node: Node | None, releases: frozenset[str],
               summaries: Summaries | None) -> bool:
     if node is None:
         return False
-    for n in walk(node):
-        name = call_name(n)
-        if name is None:
-            continue
-        if name in releases or (summaries is not None and summaries.reaches(name, releases)):
+    for c in fa.calls_in(node):
+        if c.name in releases or (summaries is not None and
+                                  summaries.reaches(c.name, releases)):
             return True
     return False
 
@@ -174,7 +172,7 @@ def _hands_off(fa: FunctionAnalysis, s: Stmt, held: set[str], summaries: Summari
     if s.kind == "cond":
         return False  # a call whose value is tested is a predicate, not a hand-off
     v = vocab()
-    for n in walk(node):
+    for n in fa.walk(node):
         name = call_name(n)
         if name is None or v.is_api(name):
             continue
@@ -332,7 +330,7 @@ def _returned_values(fa: FunctionAnalysis) -> list[Node]:
     out: list[Node] = []
     if fa.body is None:
         return out
-    for n in walk(fa.body):
+    for n in fa.walk(fa.body):
         if n.type == "return_statement":
             value = next((x for x in n.named_children if x.type != "comment"), None)
             if value is not None:
@@ -399,9 +397,9 @@ def _on_argument(fa: FunctionAnalysis, value: Node) -> bool:
     for g in fa.guards(value):
         for lit in g.literals():
             n = strip(lit.node)
-            if any(x.type == "call_expression" for x in walk(n)):
+            if any(x.type == "call_expression" for x in fa.walk(n)):
                 continue
-            if any(x.type == "identifier" and text(x) in params for x in walk(n)):
+            if any(x.type == "identifier" and text(x) in params for x in fa.walk(n)):
                 return True
     return False
 
@@ -686,7 +684,7 @@ def _reached_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[bool, b
         where = s.expr if s.kind == "cond" else s.node
         if _err_tests_of(where, names):
             err = True
-        if where is not None and any(is_null_test(n) for n in walk(where) if n.type in (
+        if where is not None and any(is_null_test(n) for n in fa.walk(where) if n.type in (
                 "identifier", "field_expression") and path_of(n) in names):
             null = True
         if _kills(where, names):
@@ -829,13 +827,13 @@ def _pointer_elements(fa: FunctionAnalysis, elem: Node | None) -> bool:
     sizeof(*pages) or sizeof(pages[0]) of a ``struct page **``."""
     if elem is None:
         return False
-    for n in walk(elem):
+    for n in fa.walk(elem):
         if n.type != "sizeof_expression":
             continue
         t = text(n).replace(" ", "")
         if "structpage*" in t or "structfolio*" in t:
             return True
-        for x in walk(n):
+        for x in fa.walk(n):
             if x.type == "identifier":
                 ty = (fa.type_of(text(x)) or "").replace(" ", "")
                 if ty.count("*") == 2 and ("structpage" in ty or "structfolio" in ty):
@@ -851,7 +849,7 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
         cond = g.cond
         if cond is None:
             continue
-        for n in walk(cond):
+        for n in fa.walk(cond):
             if n.type == "binary_expression" and text(n.child_by_field_name("operator")) in (
                     "<", "<=", ">", ">=") and _mentions(n, names):
                 return True
@@ -863,7 +861,7 @@ def _bounded(fa: FunctionAnalysis, at: Node, names: set[str]) -> bool:
         for d in fa.defs_before(name, at):
             if d.value is not None and any(
                     call_name(x) in vocab()["bound"]
-                    for x in walk(d.value)):
+                    for x in fa.walk(d.value)):
                 return True
     return False
 
@@ -875,7 +873,7 @@ def _from_caller(fa: FunctionAnalysis, size: Node, counts: set[str]) -> set[str]
     for n in counts:
         use = _first_use(fa, n, size) or size
         for o in fa.origins(use):
-            for x in walk(o):
+            for x in fa.walk(o):
                 if x.type in ("identifier", "field_expression"):
                     p = path_of(x)
                     if p is not None and p.split("->")[0].split(".")[0] in params:
@@ -939,7 +937,7 @@ def slab_alloc_sized_by_page_count(ctx: PatchContext):
 
 
 def _first_use(fa: FunctionAnalysis, name: str, within: Node) -> Node | None:
-    for n in walk(within):
+    for n in fa.walk(within):
         if n.type in ("identifier", "field_expression") and path_of(n) == name:
             return n
     return None
@@ -982,7 +980,7 @@ def cow_early_copy_not_anon(ctx: PatchContext):
             # the page the pin test asks about, known to be anonymous from its origin?
             arg = call_args(test)[0] if call_args(test) else None
             if arg is not None and any(
-                    call_name(x) in anon_tests for o in fa.origins(arg) for x in walk(o)):
+                    call_name(x) in anon_tests for o in fa.origins(arg) for x in fa.walk(o)):
                 continue
             yield Hit(line=fa.line(test), path=fc.path, function=f.name,
                       args={"func": f.name, "test": call_name(test) or "the pin test",
@@ -1116,7 +1114,7 @@ def _into_array(fa: FunctionAnalysis, c, loop: Node, handle: str | None,
     if handle is None:
         return None
     names = fa.aliases(handle) | {handle}
-    for n in walk(loop):
+    for n in fa.walk(loop):
         if n.type != "assignment_expression" or text(n.child_by_field_name("operator")) != "=":
             continue
         left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
@@ -1250,7 +1248,7 @@ def _invariant(fa: FunctionAnalysis, cond: Node | None, loop: Node) -> bool:
     is assigned inside the loop."""
     if cond is None:
         return False
-    for n in walk(cond):
+    for n in fa.walk(cond):
         if n.type == "call_expression":
             return False
         if n.type in ("identifier", "field_expression"):
@@ -1425,7 +1423,7 @@ def _drops_array(fa: FunctionAnalysis, node: Node | None, arr: str, releases: fr
     release of an element inside a loop."""
     if node is None:
         return False
-    for n in walk(node):
+    for n in fa.walk(node):
         name = call_name(n)
         if name is None:
             continue
@@ -1548,7 +1546,7 @@ def _count_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[list[Node
             continue
         where = s.expr if s.kind == "cond" else s.node
         if where is not None:
-            for n in walk(where):
+            for n in fa.walk(where):
                 if n.type not in ("identifier", "field_expression") or path_of(n) not in names:
                     continue
                 if is_null_test(n):
@@ -1563,7 +1561,7 @@ def _count_tests(fa: FunctionAnalysis, call, names: set[str]) -> tuple[list[Node
                     continue
                 return zero, True  # compared, returned, stored or passed on
         if _kills(where, names) or (where is not None and where.type == "declaration" and any(
-                path_of(x) in names for x in walk(where) if x.type == "identifier")):
+                path_of(x) in names for x in fa.walk(where) if x.type == "identifier")):
             continue
         todo.extend(s.succ)
     return zero, False

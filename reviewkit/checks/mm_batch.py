@@ -102,7 +102,7 @@ def _loaded_in(fa: FunctionAnalysis, node: Node, loop: Node, read) -> set[str] |
     in the loop); None when ``node`` is no such entry."""
     paths: set[str] = set()
     direct = False
-    for n in walk(node):
+    for n in fa.walk(node):
         if n.type == "call_expression" and call_name(n) in read:
             direct = True
         elif n.type == "pointer_expression" and text(n).startswith("*"):
@@ -117,7 +117,7 @@ def _loaded_in(fa: FunctionAnalysis, node: Node, loop: Node, read) -> set[str] |
                 v = strip(d.value)
                 if _calls_any(v, read) or any(
                         m.type == "pointer_expression" and text(m).startswith("*")
-                        for m in walk(v)):
+                        for m in fa.walk(v)):
                     paths |= fa.aliases(p)
     if not paths and not direct:
         return None
@@ -157,13 +157,13 @@ def _in_condition(node: Node, loop: Node) -> bool:
 def _presence_tested(fa: FunctionAnalysis, loop: Node, entry: set[str], tests) -> bool:
     """Whether a condition in the loop tests one of the entry's paths with a
     present-test or none-test."""
-    for n in walk(loop):
+    for n in fa.walk(loop):
         if n.type != "call_expression" or call_name(n) not in tests:
             continue
         if not _in_condition(n, loop):
             continue
         for a in call_args(n):
-            if any(path_of(m) in entry for m in walk(a)
+            if any(path_of(m) in entry for m in fa.walk(a)
                    if m.type in ("identifier", "field_expression")):
                 return True
             if not entry and _calls_any(a, vocab()["entry-read"]):
@@ -245,7 +245,7 @@ def fallback_input_realigned(ctx: PatchContext):
             if body is None or cond is None:
                 continue
             cond_paths = _idents(cond)
-            for n in walk(body):
+            for n in fa.walk(body):
                 if n.type != "assignment_expression" or text(
                         n.child_by_field_name("operator")) != "=":
                     continue

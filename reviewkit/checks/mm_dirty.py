@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reviewkit.analysis import of
-from reviewkit.analysis.syntax import call_name, literals, path_of, strip, text, walk
+from reviewkit.analysis.syntax import call_name, literals, path_of, strip, text
 from reviewkit.analysis.facts import WRITABLE, dirties, guard_writability, writes_contents
 from reviewkit.analysis.function import FunctionAnalysis
 from reviewkit.analysis.vocab import vocab
@@ -227,7 +227,7 @@ def _holds_page(fa: FunctionAnalysis) -> bool:
 def _soft_dirty_test(fa: FunctionAnalysis, node, tests: frozenset[str], depth: int = 0) -> bool:
     """The expression is a soft-dirty test: it names VM_SOFTDIRTY or calls a
     soft-dirty test, itself or through the value of a local it reads."""
-    for n in walk(node):
+    for n in fa.walk(node):
         if n.type == "identifier" and text(n) in tests:
             return True
         if n.type == "call_expression" and call_name(n) in tests:

@@ -255,7 +255,7 @@ def _writes(fa: FunctionAnalysis, summaries: Summaries | None) -> Iterator[_Writ
         if c.name in raw and c.args:
             # the destination's kernel address, from a kmap of the page
             for o in [c.args[0], *fa.origins(c.args[0])]:
-                for n in walk(o):
+                for n in fa.walk(o):
                     if n.type == "call_expression" and call_name(n) in kmaps:
                         page = _page_path(call_args(n)[0]) if call_args(n) else None
                         if page is not None:
@@ -500,7 +500,7 @@ def _entry_page(fa: FunctionAnalysis, install: Node) -> str | None:
         return _page_arg(fa, args[1:2] or args)
     for a in args[_VALUE_ARG:]:
         for o in [a, *fa.origins(a)]:
-            for n in walk(o):
+            for n in fa.walk(o):
                 if n.type == "call_expression" and call_name(n) in v["entry-make"]:
                     page = _page_arg(fa, call_args(n))
                     if page is not None:
@@ -568,7 +568,7 @@ def _size_check(s: Stmt, facts: _Facts) -> bool | None:
             maybe = True
     if s.kind == "cond" and s.expr is not None:
         for o in fa.origins(s.expr):
-            if any(call_name(n) in size for n in walk(o)):
+            if any(call_name(n) in size for n in fa.walk(o)):
                 return True
     return None if maybe else False
 
@@ -678,7 +678,7 @@ def _dirty_entry(fa: FunctionAnalysis, install: Node) -> bool:
     mk = v["entry-mkdirty"]
     for a in call_args(install)[_VALUE_ARG:]:
         for o in [a, *fa.origins(a)]:
-            for n in walk(o):
+            for n in fa.walk(o):
                 if n.type == "call_expression" and call_name(n) in mk and not fa.guards(n):
                     return True
     return False

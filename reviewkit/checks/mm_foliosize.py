@@ -31,7 +31,7 @@ from tree_sitter import Node
 
 from reviewkit.analysis import of
 from reviewkit.analysis.function import Def, FunctionAnalysis, Guard, Stmt
-from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text, walk
+from reviewkit.analysis.syntax import call_args, call_name, literals, path_of, strip, text
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
@@ -168,7 +168,7 @@ def _local_proves_large(fa: FunctionAnalysis, ident: Node, polarity: bool, depth
 def _mentions_any(fa: FunctionAnalysis, node: Node, names: frozenset[str]) -> bool:
     """Whether ``node``, or a value it is made of, holds one of ``names``."""
     for o in fa.origins(node, depth=3):
-        for n in walk(o):
+        for n in fa.walk(o):
             if n.type == "identifier" and text(n) in names:
                 return True
     return False
@@ -264,7 +264,7 @@ def large_folio_assumed_pmd(ctx: PatchContext):
         if _pmd_context(fa):
             continue
         seen_lines: set[int] = set()
-        for n in walk(fa.body):
+        for n in fa.walk(fa.body):
             if n.type != "identifier":
                 continue
             name = text(n)
@@ -427,7 +427,7 @@ def _returns(fa: FunctionAnalysis) -> list[tuple[Node, Node]]:
     out: list[tuple[Node, Node]] = []
     if fa.body is None:
         return out
-    for n in walk(fa.body):
+    for n in fa.walk(fa.body):
         if n.type == "return_statement":
             value = next((x for x in n.named_children if x.type != "comment"), None)
             if value is not None:
@@ -517,7 +517,7 @@ def fault_result_type_mixed(ctx: PatchContext):
                     if h:
                         yield h
         # a fault code tested as an errno, a negative number or an ERR_PTR
-        for n in walk(fa.body):
+        for n in fa.walk(fa.body):
             subject = None
             how = ""
             if n.type == "binary_expression" and _op(n) in _CMP:

@@ -161,7 +161,7 @@ def locked_flag_before_fallible_lock(ctx: PatchContext):
                     store = (prev, s[0], s[1])
                     break
                 if prev.type in ("expression_statement", "declaration", "if_statement"):
-                    for n in walk(prev):
+                    for n in fa.walk(prev):
                         if n.type == "identifier":
                             name = text(n)
                             if name not in seen and name in params and _stores_to(prev, name):
@@ -179,7 +179,7 @@ def locked_flag_before_fallible_lock(ctx: PatchContext):
             store_line = fa.line(node)
             if call.line not in added and store_line not in added:
                 continue
-            unseen = any((n.start_byte, n.end_byte) in gaps for n in walk(branch))
+            unseen = any((n.start_byte, n.end_byte) in gaps for n in fa.walk(branch))
             yield Hit(line=call.line, path=fc.path, function=f.name,
                       args={"func": call.name, "flag": "*" + param,
                             "store_line": store_line},
@@ -236,7 +236,7 @@ def retry_ends_on_tried(ctx: PatchContext):
         removed = {ln.old_no for ln in fc.removed}
         # the patch stops clearing ALLOW_RETRY on some variable
         pre_body: Node = pa.body
-        dropped = {var for n in walk(pre_body) if (var := _clears_flag(n, allow))
+        dropped = {var for n in pa.walk(pre_body) if (var := _clears_flag(n, allow))
                    and pa.line(n) in removed}
         if not dropped:
             continue
@@ -245,8 +245,8 @@ def retry_ends_on_tried(ctx: PatchContext):
             continue
         fa = fb
         body: Node = fb.body
-        kept = {var for n in walk(body) if (var := _clears_flag(n, allow))}
-        for n in walk(body):
+        kept = {var for n in fa.walk(body) if (var := _clears_flag(n, allow))}
+        for n in fa.walk(body):
             if n.type != "if_statement":
                 continue
             cond, cons, _alt = _if_parts(n)

@@ -68,7 +68,7 @@ def _uses(fa: FunctionAnalysis, where: Node | None, names: set[str]
     if where is None:
         return
     sinks = vocab()["null-sink"] | vocab()["err-ptr-sink"]
-    for n in walk(where):
+    for n in fa.walk(where):
         t = n.type
         hit: tuple[Node, str] | None = None
         if t == "call_expression" and call_name(n) in sinks:
@@ -276,7 +276,7 @@ def _cannot_fail(fa: FunctionAnalysis, call) -> bool:
     nofail, gfp = v["null-alloc-nofail"], v["gfp-type"]
     params = {name for _, name in fa.params}
     for a in call.args:
-        for n in walk(a):
+        for n in fa.walk(a):
             if n.type != "identifier":
                 continue
             if text(n) in nofail:
@@ -285,7 +285,7 @@ def _cannot_fail(fa: FunctionAnalysis, call) -> bool:
                 if text(n) in params:
                     return True
                 if any(x.type == "identifier" and text(x) in nofail
-                       for o in fa.origins(n) for x in walk(o)):
+                       for o in fa.origins(n) for x in fa.walk(o)):
                     return True
     return False
 
@@ -330,17 +330,30 @@ def _fallible_era(images) -> bool:
             fa = of(f)
             if fa is None:
                 continue
-            if fa.calls_to(newer):
+            calls_newer, t, u = fa.memo(("null-era", id(v)), lambda: _era_tally(fa, late, newer))
+            if calls_newer:
                 return True
-            for c in fa.calls_to(late):
-                r = assigned_to(c.node)
-                if r is None or "[" in r:
-                    continue
-                if _tested_for_null(fa, c, fa.aliases(r) | {r}):
-                    tested += 1
-                else:
-                    untested += 1
+            tested += t
+            untested += u
     return tested > untested
+
+
+def _era_tally(fa: FunctionAnalysis, late: frozenset[str], newer: frozenset[str]
+               ) -> tuple[bool, int, int]:
+    """(calls a name of 6.5 or later, results of the fallible pte maps tested for
+    NULL, results not tested) in one function."""
+    if fa.calls_to(newer):
+        return True, 0, 0
+    tested = untested = 0
+    for c in fa.calls_to(late):
+        r = assigned_to(c.node)
+        if r is None or "[" in r:
+            continue
+        if _tested_for_null(fa, c, fa.aliases(r) | {r}):
+            tested += 1
+        else:
+            untested += 1
+    return False, tested, untested
 
 
 def _changed_functions(ctx: PatchContext, names: frozenset[str]
@@ -444,7 +457,7 @@ def _misparsed(fa: FunctionAnalysis, call: Node, use: Node) -> bool:
     if body is None or not body.has_error:
         return False
     return any((n.type == "ERROR" or n.is_missing) and n.end_byte > lo and n.start_byte < hi
-               for n in walk(body))
+               for n in fa.walk(body))
 
 
 def _tests_value(st: Stmt, names: set[str]) -> bool:

@@ -16,7 +16,7 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.facts import dirties
 from reviewkit.analysis.function import CallSite, FunctionAnalysis
-from reviewkit.analysis.syntax import path_of, strip, text, walk
+from reviewkit.analysis.syntax import path_of, strip, text
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, check
@@ -27,7 +27,7 @@ def _flag_in(fa: FunctionAnalysis, c: CallSite, flag: str) -> bool:
     value of a variable passed, e.g. ``gup_flags |= FOLL_WRITE``)."""
     for a in c.args:
         for o in fa.origins(a):
-            if any(n.type == "identifier" and text(n) == flag for n in walk(o)):
+            if any(n.type == "identifier" and text(n) == flag for n in fa.walk(o)):
                 return True
     return False
 
@@ -54,7 +54,7 @@ def _refers(fa: FunctionAnalysis, c: CallSite, names: set[str]) -> bool:
     if not names:
         return True
     for a in c.args:
-        for n in walk(a):
+        for n in fa.walk(a):
             if n.type in ("identifier", "field_expression", "subscript_expression"):
                 p = path_of(n)
                 if p is not None and (p in names or p.rstrip("[]") in names):
@@ -184,7 +184,7 @@ def _reached_plainly(fa: FunctionAnalysis, handover: CallSite, release: CallSite
         if st.kind == "goto":
             continue
         if st.kind == "cond" and st.expr is not None and any(
-                path_of(n) in results for n in walk(st.expr)
+                path_of(n) in results for n in fa.walk(st.expr)
                 if n.type in ("identifier", "field_expression")):
             continue
         todo.extend(fa.successors(st))

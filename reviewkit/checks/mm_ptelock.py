@@ -37,7 +37,7 @@ from tree_sitter import Node
 from reviewkit.analysis import of
 from reviewkit.analysis.function import FunctionAnalysis, Stmt
 from reviewkit.analysis.syntax import (address_of, inside, is_constant, is_null, path_of, strip,
-                                       text, walk)
+                                       text)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.engine.context import PatchContext
 from reviewkit.engine.registry import Confidence, Hit, Severity, check
@@ -218,7 +218,7 @@ def _page_table_pointer(fa: FunctionAnalysis, ptr: Node, img, v) -> bool | str:
         return False
     returns = v["pt-pointer"]
     for o in fa.origins(ptr, through_calls=False):
-        for n in walk(o):
+        for n in fa.walk(o):
             if n.type == "call_expression":
                 name = text(n.child_by_field_name("function"))
                 if name in returns:

@@ -139,7 +139,7 @@ def _tests_in(fa: FunctionAnalysis, cond: Node, tests: frozenset[str], depth: in
     """The entries whose bit ``cond`` tests: arguments of ``tests`` calls in it, or in
     the values of the locals it reads (``soft_dirty = pmd_swp_soft_dirty(old)``)."""
     out: list[Node] = []
-    for n in walk(cond):
+    for n in fa.walk(cond):
         name = call_name(n)
         if name in tests:
             args = call_args(n)
@@ -200,7 +200,7 @@ def _rebuild(fa: FunctionAnalysis, c: CallSite, p: str, v: Vocabulary) -> Def | 
     for d in reversed(before):
         if d.value is None or d.kind not in ("init", "assign"):
             return None
-        if any(call_name(n) in make for n in walk(d.value)):
+        if any(call_name(n) in make for n in fa.walk(d.value)):
             if found is None:
                 found = d
             if _block_encloses(d.node, c.node):
@@ -259,7 +259,7 @@ def _window(fa: FunctionAnalysis, d0: Def, c: CallSite, p: str, v: Vocabulary
     end = fa.node.end_byte
     for d in fa.defs_of(p):
         if d.node.start_byte > c.node.end_byte and d.value is not None and not _exclusive(
-                d.node, c.node) and any(call_name(n) in make for n in walk(d.value)):
+                d.node, c.node) and any(call_name(n) in make for n in fa.walk(d.value)):
             end = d.node.start_byte
             break
     return d0.node.start_byte, end
@@ -388,7 +388,7 @@ def _calls_in_origins(fa: FunctionAnalysis, expr: Node) -> list[CallSite]:
     if p is not None:
         for d in fa.defs_of(root_of(p)) + fa.defs_of(p):
             if d.value is not None:
-                keys |= {(n.start_byte, n.end_byte) for n in walk(d.value)
+                keys |= {(n.start_byte, n.end_byte) for n in fa.walk(d.value)
                          if n.type == "call_expression"}
     for k in fa.calls:
         if (k.node.start_byte, k.node.end_byte) in keys:
@@ -401,19 +401,19 @@ def _made_with(fa: FunctionAnalysis, d0: Def, chain: list[CallSite], c: CallSite
     """Whether the rebuilt value is made with one of ``names``: in its rebuild, in
     the chain before the carry, or in what the rebuild's arguments were made of
     (the swap entry a device-private entry is made into)."""
-    if any(call_name(n) in names for n in walk(d0.node)):
+    if any(call_name(n) in names for n in fa.walk(d0.node)):
         return True
     if any(k.name in names for k in chain if k.node.end_byte <= c.node.start_byte):
         return True
     if d0.value is None:
         return False
-    for n in walk(d0.value):
+    for n in fa.walk(d0.value):
         p = path_of(n) if n.type in ("identifier", "field_expression") else None
         if p is None:
             continue
         for d in fa.defs_before(p, d0.node):
             if d.node.start_byte < d0.node.start_byte and any(
-                    call_name(m) in names for m in walk(d.node)):
+                    call_name(m) in names for m in fa.walk(d.node)):
                 return True
     return False
 
@@ -517,7 +517,7 @@ def _kinds_at(fa: FunctionAnalysis, t: Node, p: str, v: Vocabulary) -> set[bool]
                 return {k if g.polarity else not k}
     kinds: set[bool] = set()
     later = [d for d in fa.defs_of(p) if d.node.start_byte < t.start_byte]
-    for n in walk(fa.node):
+    for n in fa.walk(fa.node):
         if n.type != "if_statement" or n.end_byte > t.start_byte:
             continue
         cond = n.child_by_field_name("condition")

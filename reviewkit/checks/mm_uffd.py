@@ -46,7 +46,7 @@ def uffd_state_asserted(ctx: PatchContext):
         for c in fa.calls_to(asserts):
             if c.line not in added or not c.args:
                 continue
-            test = next((call_name(n) for a in call_args(c.node) for n in walk(a)
+            test = next((call_name(n) for a in call_args(c.node) for n in fa.walk(a)
                          if call_name(n) in tests), None)
             if test is None:
                 continue
@@ -390,9 +390,9 @@ def _marked(fa: FunctionAnalysis, expr: Node, names: frozenset[str], depth: int 
     if depth > 4:
         return False
     e = strip(expr)
-    if any(call_name(n) in names for n in walk(e)):
+    if any(call_name(n) in names for n in fa.walk(e)):
         return True
-    for n in walk(e):
+    for n in fa.walk(e):
         if n.type in ("identifier", "field_expression"):
             for d in _reaching(fa, n) or ():
                 if d.value is not None and _marked(fa, d.value, names, depth + 1):
@@ -549,7 +549,7 @@ def zap_marker_lost(ctx: PatchContext):
                     block = block.parent
                 if block is not None and any(
                         call_name(n) in install and n.end_byte <= c.node.start_byte
-                        for n in walk(block)):
+                        for n in fa.walk(block)):
                     continue  # the block leaves a marker first, where it does not clear
                 tables = fa.aliases(table)
 
@@ -579,7 +579,7 @@ def zap_marker_lost(ctx: PatchContext):
                         node = s.node
                     if node is None:
                         return False
-                    for n in walk(node):
+                    for n in fa.walk(node):
                         name = call_name(n)
                         if name is None:
                             continue
@@ -634,7 +634,7 @@ def _new_marker_kinds(ctx: PatchContext) -> dict[str, tuple[str, int]]:
         for c in fa.calls_to(v["marker-make"]):
             if c.line not in added or not c.args:
                 continue
-            for n in walk(c.args[0]):
+            for n in fa.walk(c.args[0]):
                 if n.type == "identifier" and text(n).isupper():
                     kind = text(n)
                     if kind in defined or kind not in v["marker-kind"]:
@@ -777,7 +777,7 @@ def marker_falls_into_present(ctx: PatchContext):
                 if any(not lit.polarity and lit.necessary and _tested(lit, nones) == x
                        for lit in literals(ncond)) and _mentions(nthen, present):
                     if fa.line(m) in added or fa.line(sib) in added or any(
-                            fa.line(n) in added for n in walk(then)):
+                            fa.line(n) in added for n in fa.walk(then)):
                         yield Hit(line=fa.line(sib), path=fc.path, function=f.name,
                                   confidence=None if fa.complete else Confidence.MEDIUM,
                                   args={"func": f.name, "entry": x, "marker": text(strip(cond)),
