@@ -238,7 +238,7 @@ def run(series: Series, rules: list[Rule], ruleset: RuleSet, *, tree: Path | Non
                 files = applying[where] = [fc for fc in all_files if rule.applies_to(fc.path)]
             if rule.paths and not files:
                 continue
-            if needs and prefilter.skip(needs, rule.id, files, tokens):
+            if needs and prefilter.skip(needs, rule.id, files, tokens, where):
                 continue
             ctx = PatchContext(series=series, patch=p, mode=mode_p, files=tuple(files))
             try:

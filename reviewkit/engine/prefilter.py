@@ -79,17 +79,22 @@ class Tokens:
             got = self._of[id(fc)] = frozenset(_IDENT.findall("\n".join(parts)))
         return got
 
-    def any_of(self, files: Iterable, names: frozenset[str]) -> bool:
-        key = tuple(id(fc) for fc in files)
+    def any_of(self, files: Iterable, names: frozenset[str], key=None) -> bool:
+        """Whether any of ``names`` is an identifier of ``files``; ``key`` names
+        that set of files when the caller has a name for it already."""
+        if key is None:
+            key = tuple(id(fc) for fc in files)
         got = self._union.get(key)
         if got is None:
             got = self._union[key] = frozenset().union(*(self.of(fc) for fc in files))
         return not names.isdisjoint(got)
 
 
-def skip(needs: Mapping[str, frozenset[str]] | None, rule_id: str, files, tokens: Tokens) -> bool:
-    """Whether the rule has nothing to look at in these file changes."""
+def skip(needs: Mapping[str, frozenset[str]] | None, rule_id: str, files, tokens: Tokens,
+         key=None) -> bool:
+    """Whether the rule has nothing to look at in these file changes (``key``: a
+    name of that set of files, for ``Tokens.any_of``)."""
     if not needs:
         return False
     names = needs.get(rule_id)
-    return names is not None and not tokens.any_of(files, names)
+    return names is not None and not tokens.any_of(files, names, key)
