@@ -781,8 +781,42 @@ def _leaves(stmt: Node) -> bool:
     if stmt.type == "expression_statement":
         call = next((c for c in stmt.named_children), None)
         name = call_name(call) if call is not None else None
-        return name in ("BUG", "panic", "do_exit")
+        return name in _noreturn()
     return False
+
+
+def _constant_truth(cond: Node | None) -> bool | None:
+    """True or False for a loop condition that is a constant (``while (1)``,
+    ``while (true)``, ``do { } while (0)``), None otherwise."""
+    if cond is None:
+        return None
+    c = strip(cond)
+    if c.type == "number_literal":
+        try:
+            return int((c.text or b"").decode().rstrip("uUlL"), 0) != 0
+        except ValueError:
+            return None
+    if c.type in ("true", "false"):
+        return c.type == "true"
+    return None
+
+
+def _loop_edges(cond: Node | None, body: int, after: int) -> list[int]:
+    """A loop condition's successors: the body and what follows, less the one a
+    constant condition never takes."""
+    truth = _constant_truth(cond)
+    if truth is True:
+        return [body]
+    if truth is False:
+        return [after]
+    return [body, after]
+
+
+def _noreturn() -> frozenset[str]:
+    """Kernel API that never returns: a path ends at a statement calling it."""
+    from reviewkit.analysis.vocab import vocab
+
+    return vocab()["noreturn"]
 
 
 def _unwrap_else(node: Node) -> Node:
@@ -926,13 +960,13 @@ class _CFG:
             c = self.new(node, "cond", node.child_by_field_name("condition"))
             body = node.child_by_field_name("body")
             b = self.one(body, c.id, nxt, c.id) if body is not None else c.id
-            c.succ = [b, nxt]
+            c.succ = _loop_edges(c.expr, b, nxt)
             return c.id
         if t == "do_statement":
             c = self.new(node, "cond", node.child_by_field_name("condition"))
             body = node.child_by_field_name("body")
             b = self.one(body, c.id, nxt, c.id) if body is not None else c.id
-            c.succ = [b, nxt]
+            c.succ = _loop_edges(c.expr, b, nxt)
             return b
         if t == "for_statement":
             cond = node.child_by_field_name("condition")
@@ -990,4 +1024,7 @@ class _CFG:
             return self.seq(inner, nxt, brk, cont)
         if _is_gap(node):
             return self.new(node, "unseen", None, [nxt]).id
+        if t == "expression_statement" and call_name(
+                next((c for c in node.named_children), node)) in _noreturn():
+            return self.new(node, "simple", node, []).id  # BUG(), panic(): the path ends
         return self.new(node, "simple", node, [nxt]).id

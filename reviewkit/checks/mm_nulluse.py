@@ -330,7 +330,7 @@ def _fallible_era(images) -> bool:
             fa = of(f)
             if fa is None:
                 continue
-            calls_newer, t, u = fa.memo(("null-era", id(v)), lambda: _era_tally(fa, late, newer))
+            calls_newer, t, u = fa.memo((_era_tally, id(v)), lambda: _era_tally(fa, late, newer))
             if calls_newer:
                 return True
             tested += t
