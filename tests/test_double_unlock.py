@@ -137,3 +137,12 @@ def test_elements_of_an_array_are_not_one_lock(tmp_path):
     text = ("static void demo(struct folio **folio)\n{\n\tfolio_lock(folio[0]);\n"
             "\tfolio_lock(folio[1]);\n\tfolio_unlock(folio[0]);\n\tfolio_unlock(folio[1]);\n}\n")
     assert review(tmp_path, text) == []
+
+
+def test_a_lock_taken_when_a_state_is_clear_and_released_when_it_is_set_is_silent(tmp_path):
+    # the two tests read the same state (gfs2's current->journal_info): they agree
+    text = ("static int demo(struct demo_inode *ip)\n{\n\tif (current->journal_info == NULL) {\n"
+            "\t\tdemo_begin(ip);\n\t\tdown_write(&ip->rw);\n\t}\n\tdemo_change(ip);\n"
+            "\tup_write(&ip->rw);\n\tif (current->journal_info)\n\t\tup_write(&ip->rw);\n"
+            "\treturn 0;\n}\n")
+    assert review(tmp_path, text) == []

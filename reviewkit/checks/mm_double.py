@@ -28,7 +28,8 @@ from tree_sitter import Node
 
 from reviewkit.analysis import of
 from reviewkit.analysis.function import CallSite, FunctionAnalysis
-from reviewkit.analysis.syntax import address_of, assigned_to, path_of, root_of, strip, text
+from reviewkit.analysis.syntax import (address_of, assigned_to, literals, path_of, root_of,
+                                       strip, text)
 from reviewkit.analysis.vocab import vocab
 from reviewkit.checks.mm_vmalife import _dropped_branches, _first, _mm_of, _released_mm
 from reviewkit.engine.context import PatchContext
@@ -91,14 +92,18 @@ def _stop_nodes(fa: FunctionAnalysis, root: str, acquires: frozenset[str], V,
 
 def _retested(fa: FunctionAnalysis, taken: list[Node]) -> list[Node]:
     """Conditions that test again what decided whether the lock was taken
-    (``if (rev4) spin_lock(...)`` ... ``if (rev4) spin_unlock(...)``): the graph
-    does not know the two tests agree, so a path through one is not followed."""
-    guards = {text(strip(g.cond)) for n in taken for g in fa.guards(n)
-              if g.kind in ("if", "else", "exit", "ternary", "and", "or")}
+    (``if (!journal) down_write(...)`` ... ``if (journal) up_write(...)``): the
+    graph does not know the two tests agree, so a path through one is not
+    followed.  Told by the paths the conditions test."""
+    guards = [g.cond for n in taken for g in fa.guards(n)
+              if g.kind in ("if", "else", "exit", "ternary", "and", "or")]
     if not guards:
         return []
+    texts = {text(strip(c)) for c in guards}
+    paths = {lit.path for c in guards for lit in literals(c) if lit.path}
     return [s.expr for s in fa.cfg.values() if s.kind == "cond" and s.expr is not None
-            and text(strip(s.expr)) in guards]
+            and (text(strip(s.expr)) in texts
+                 or any(lit.path in paths for lit in literals(s.expr)))]
 
 
 def _confidence(fa: FunctionAnalysis, node: Node):
