@@ -778,11 +778,16 @@ def _leaves(stmt: Node) -> bool:
         then = stmt.child_by_field_name("consequence")
         alt = stmt.child_by_field_name("alternative")
         return then is not None and alt is not None and _leaves(then) and _leaves(alt)
-    if stmt.type == "expression_statement":
-        call = next((c for c in stmt.named_children), None)
-        name = call_name(call) if call is not None else None
-        return name in _noreturn()
-    return False
+    return _calls_noreturn(stmt)
+
+
+def _calls_noreturn(stmt: Node) -> bool:
+    """A statement that is a call to kernel API that never returns (BUG(),
+    panic()): the path ends there."""
+    if stmt.type != "expression_statement":
+        return False
+    call = next((c for c in stmt.named_children), None)
+    return call is not None and call_name(call) in _noreturn()
 
 
 def _constant_truth(cond: Node | None) -> bool | None:
@@ -1024,7 +1029,6 @@ class _CFG:
             return self.seq(inner, nxt, brk, cont)
         if _is_gap(node):
             return self.new(node, "unseen", None, [nxt]).id
-        if t == "expression_statement" and call_name(
-                next((c for c in node.named_children), node)) in _noreturn():
+        if _calls_noreturn(node):
             return self.new(node, "simple", node, []).id  # BUG(), panic(): the path ends
         return self.new(node, "simple", node, [nxt]).id

@@ -40,6 +40,10 @@ _LOCK_ACQUIRES = ("lock", "lock-argument", "mmap-lock", "rwsem-acquire", "pte-ma
                   "lock-returning", "rmap-lock", "lock-try", "lock-killable")
 
 
+# definitions that give a variable a new value
+_NEW_VALUE = ("init", "assign", "address", "update")
+
+
 def _lock_releases(V) -> frozenset[str]:
     """What releases a lock: the pairs' releases of the lock acquires, and the
     plain unlocks."""
@@ -85,8 +89,7 @@ def _stop_nodes(fa: FunctionAnalysis, root: str, acquires: frozenset[str], V,
         return True
 
     out = [c.node for c in fa.calls if may_lock(c.name) and _names_root(fa, c, root)]
-    out += [d.node for d in fa.defs_of(root) if d.kind in ("init", "assign", "address",
-                                                           "update")]
+    out += [d.node for d in fa.defs_of(root) if d.kind in _NEW_VALUE]
     return out
 
 
@@ -106,10 +109,25 @@ def _retested(fa: FunctionAnalysis, taken: list[Node]) -> list[Node]:
                  or any(lit.path in paths for lit in literals(s.expr)))]
 
 
-def _confidence(fa: FunctionAnalysis, node: Node):
-    if fa.context_unseen(node):
-        return Confidence.LOW, Severity.INFO
-    return (None if fa.complete else Confidence.MEDIUM), None
+def _hit(fa: FunctionAnalysis, fc, second: Node | None, first: CallSite, lock: str,
+         why: str, added: set[int], reported: set[int]) -> Hit | None:
+    """The finding on ``second``, the release reached after ``first`` dropped the
+    lock, when the patch added a line between the two and it is not reported yet."""
+    if second is None:
+        return None
+    line = fa.line(second)
+    lo, hi = min(first.line, line), max(first.line, line)
+    if line in reported or not any(lo <= n <= hi for n in added):
+        return None
+    reported.add(line)
+    if fa.context_unseen(second):
+        conf, sev = Confidence.LOW, Severity.INFO
+    else:
+        conf, sev = (None if fa.complete else Confidence.MEDIUM), None
+    return Hit(line=line, path=fc.path, function=fa.name,
+               args={"func": fa.name, "lock": lock, "release": first.name,
+                     "release_line": first.line, "why": why},
+               confidence=conf, severity=sev)
 
 
 @check("mm/lock-released-twice")
@@ -144,20 +162,10 @@ def lock_released_twice(ctx: PatchContext):
             stops = fa.stops_at(taken, fa.flag_tests(
                 [d.node for d in calls] + [a.node for a in fa.calls_to(acquires)]) +
                 _retested(fa, taken))
-            second = _first(fa, s0, False, again, stops)
-            if second is None:
-                continue
-            line = fa.line(second)
-            lo, hi = min(c.line, line), max(c.line, line)
-            if line in reported or not any(lo <= n <= hi for n in added):
-                continue
-            reported.add(line)
-            conf, sev = _confidence(fa, second)
-            yield Hit(line=line, path=fc.path, function=f.name,
-                      args={"func": f.name, "lock": lock, "release": c.name,
-                            "release_line": c.line,
-                            "why": f"{c.name}() on line {c.line} released it"},
-                      confidence=conf, severity=sev)
+            hit = _hit(fa, fc, _first(fa, s0, False, again, stops), c, lock,
+                       f"{c.name}() on line {c.line} released it", added, reported)
+            if hit is not None:
+                yield hit
         # the mmap lock handle_mm_fault() dropped, unlocked again
         for h, vma, first in _dropped_branches(fa, V):
             mms = _mm_of(fa, vma, V)
@@ -166,20 +174,10 @@ def lock_released_twice(ctx: PatchContext):
                 continue
             relock = [r.node for r in fa.calls_to(V.union("mmap-lock", "rwsem-acquire"))]
             stops = fa.stops_at(relock + [d.node for m in mms for d in fa.defs_of(root_of(m))
-                                          if d.kind in ("init", "assign", "address", "update")],
+                                          if d.kind in _NEW_VALUE],
                                 fa.flag_tests(unlocks + relock))
-            second = _first(fa, first, True, unlocks, stops)
-            if second is None:
-                continue
-            line = fa.line(second)
-            lo, hi = min(h.line, line), max(h.line, line)
-            if line in reported or not any(lo <= n <= hi for n in added):
-                continue
-            reported.add(line)
-            conf, sev = _confidence(fa, second)
-            yield Hit(line=line, path=fc.path, function=f.name,
-                      args={"func": f.name, "lock": "the mmap lock", "release": h.name,
-                            "release_line": h.line,
-                            "why": f"the result of {h.name}() on line {h.line} says it "
-                                   "dropped it"},
-                      confidence=conf, severity=sev)
+            hit = _hit(fa, fc, _first(fa, first, True, unlocks, stops), h, "the mmap lock",
+                       f"the result of {h.name}() on line {h.line} says it dropped it",
+                       added, reported)
+            if hit is not None:
+                yield hit
