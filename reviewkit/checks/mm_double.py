@@ -120,10 +120,10 @@ def _hit(fa: FunctionAnalysis, fc, second: Node | None, first: CallSite, lock: s
     if line in reported or not any(lo <= n <= hi for n in added):
         return None
     reported.add(line)
+    conf: Confidence | None = None if fa.complete else Confidence.MEDIUM
+    sev: Severity | None = None
     if fa.context_unseen(second):
         conf, sev = Confidence.LOW, Severity.INFO
-    else:
-        conf, sev = (None if fa.complete else Confidence.MEDIUM), None
     return Hit(line=line, path=fc.path, function=fa.name,
                args={"func": fa.name, "lock": lock, "release": first.name,
                      "release_line": first.line, "why": why},
